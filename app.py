@@ -1,0 +1,46 @@
+"""imgen's web app: ``python app.py`` serves it on http://127.0.0.1:7860 (GRADIO_SERVER_NAME/PORT override).
+
+Tabs appear as their tasks land: Denoise and About so far.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from imgen.device import configure_threads  # noqa: E402
+from imgen.ui import about_tab, denoise_tab  # noqa: E402
+from imgen.ui.about_tab import device_line  # noqa: E402
+
+CSS = """
+footer {visibility: visible}
+.imgen-footer {text-align: center; opacity: 0.7; font-size: 0.85em}
+"""
+
+
+def build_demo() -> gr.Blocks:
+    configure_threads()
+    # delete_cache: every hour, drop result and upload files older than an hour, so the disk never fills
+    with gr.Blocks(title="imgen", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown("# imgen · repair, denoise, explore and stylize images on a plain CPU")
+        with gr.Tabs():
+            with gr.Tab("Denoise", id="denoise"):
+                denoise_tab.build()
+            with gr.Tab("About", id="about"):
+                about_tab.build()
+        gr.Markdown(device_line(), elem_classes="imgen-footer")
+    demo.queue(max_size=32, default_concurrency_limit=1)
+    return demo
+
+
+def main() -> None:
+    demo = build_demo()
+    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), css=CSS,
+                theme=gr.themes.Soft(), footer_links=["api", "gradio", "settings"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""Image I/O shared by every task: reading, colour modes, size limits, padding, tiling, tensors.
+
+Tasks work on 8-bit RGB or L arrays; alpha is split off before a model runs and re-attached after.
+"""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_PIXELS = 40_000_000
+
+
+class ImageInputError(ValueError):
+    """An image the user gave cannot be used; the message is meant for the user."""
+
+
+def max_pixels() -> int:
+    """The pixel limit: ``IMGEN_MAX_PIXELS`` or 40 megapixels."""
+    return int(os.environ.get("IMGEN_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+
+
+def check_size(width: int, height: int, limit: int | None = None) -> None:
+    limit = max_pixels() if limit is None else limit
+    if width <= 0 or height <= 0:
+        raise ImageInputError("The image is empty (0 pixels).")
+    if width * height > limit:
+        raise ImageInputError(
+            f"The image is {width}x{height} = {_mp(width * height)} megapixels; the limit is "
+            f"{_mp(limit)} megapixels. Please downscale it first.")
+
+
+def _mp(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f}" if pixels >= 100_000 else f"{pixels / 1e6:.2g}"
+
+
+def open_image(source: str | Path | bytes | Image.Image | np.ndarray, limit: int | None = None) -> Image.Image:
+    """Open a Pillow-readable file (path, bytes, file object, PIL image or array), upright per EXIF, size-checked.
+
+    The declared size is checked before any pixel is decoded. Animated images give their first frame.
+    The returned image is fully loaded and holds no open file. Raises :class:`ImageInputError` with a
+    user-facing message for anything that cannot be used (missing, empty, truncated, not an image, too big).
+    """
+    if isinstance(source, (np.ndarray, Image.Image)):
+        img = array_to_pil(source) if isinstance(source, np.ndarray) else source
+        check_size(*img.size, limit=limit)  # before a lazily opened image gets decoded
+        try:
+            return _upright(img)
+        except Exception as e:
+            raise ImageInputError(f"The image is not readable ({e.__class__.__name__}: {e}).") from None
+    return _read(source, limit)
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """A loaded copy of ``img`` turned upright per its EXIF Orientation (a broken EXIF block is ignored)."""
+    try:
+        out = ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block must not make a readable image unusable
+        out = None
+    return img.copy() if out is None or out is img else out
+
+
+def _read(source, limit: int | None) -> Image.Image:
+    ours = True  # whether we own the file handle (and so close it)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        fp, name = io.BytesIO(bytes(source)), "The uploaded data"
+        if not len(source):
+            raise ImageInputError("The uploaded data is empty (0 bytes).")
+    elif isinstance(source, (str, os.PathLike)):
+        fp, name = source, Path(source).name
+        try:
+            empty = os.path.getsize(source) == 0
+        except (OSError, ValueError):
+            empty = False  # missing, unreadable, a bad name...: Pillow's error is reported below
+        if empty:
+            raise ImageInputError(f"{name} is empty (0 bytes).")
+    elif hasattr(source, "read"):
+        fp, name, ours = source, Path(str(getattr(source, "name", "") or "The uploaded file")).name, False
+    else:
+        raise ImageInputError(f"Cannot read an image from a {type(source).__name__}.")
+    img = None
+    try:
+        img = Image.open(fp)  # reads the header only
+        w, h = img.size
+        check_size(w, h, limit=limit)
+        bomb = Image.MAX_IMAGE_PIXELS
+        if bomb and w * h > bomb:  # Pillow only warns between 1x and 2x its limit
+            raise Image.DecompressionBombError(f"{w}x{h} pixels exceeds the limit of {bomb} pixels")
+        img.seek(0)
+        img.load()
+        return _upright(img)  # a copy: detached from the file
+    except ImageInputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageInputError(f"{name} is too large to open safely (decompression bomb check: {e}).") from None
+    except FileNotFoundError:
+        raise ImageInputError(f"File not found: {source}") from None
+    except IsADirectoryError:
+        raise ImageInputError(f"{source} is a folder, not an image file.") from None
+    except UnidentifiedImageError:
+        raise ImageInputError(f"{name} is not a readable image (unknown or unsupported file format).") from None
+    except MemoryError:
+        raise ImageInputError(f"{name} is too large to decode in the available memory.") from None
+    except Exception as e:  # decoders raise OSError, SyntaxError, ValueError, EOFError, struct.error, ...
+        raise ImageInputError(
+            f"{name} is not a readable image; the file may be truncated or damaged ({e.__class__.__name__}: {e}).") from None
+    finally:
+        if img is not None and ours:
+            img.close()
+
+
+def split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """Split a PIL image into an 8-bit colour image ("RGB" or "L") and an "L" alpha (or None).
+
+    Handles 1, L, LA, La, P/PA (with or without transparency), RGB, RGBA, RGBa, CMYK, YCbCr, LAB, HSV, I;16, I
+    and F; a ``transparency`` entry (PNG tRNS) on 1, L, RGB or P becomes an alpha channel. High bit depths
+    are scaled to 8 bits: I;16 from 0..65535; I as 8-bit if within 0..255, else as 16-bit if within 0..65535,
+    else from its value range; F as 0..1 if within it, as 0..255 if within that, else from its value range.
+    """
+    mode = img.mode
+    trns = img.info.get("transparency") is not None
+    if mode in ("P", "PA"):
+        rgba = mode == "PA" or trns or (img.palette is not None and img.palette.mode == "RGBA")
+        img = img.convert("RGBA" if rgba else "RGB")
+    elif mode in ("1", "L") and trns:
+        img = img.convert("LA")
+    elif mode == "RGB" and trns:
+        img = img.convert("RGBA")
+    elif mode in ("RGBa", "La"):  # premultiplied: un-premultiply
+        img = img.convert("RGBA" if mode == "RGBa" else "LA")
+    mode = img.mode
+    if mode in ("RGBA", "LA"):
+        return img.convert("RGB" if mode == "RGBA" else "L"), img.getchannel("A")
+    if mode in ("RGB", "L"):
+        return img, None
+    if mode == "1":
+        return img.convert("L"), None
+    if mode.startswith("I") or mode == "F":
+        arr = np.asarray(img).astype(np.float64)
+        finite = arr[np.isfinite(arr)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        if mode.startswith("I;16"):
+            arr = arr * (255.0 / 65535.0)
+        elif lo >= 0 and hi <= (1.0 if mode == "F" else 255.0):
+            arr = arr * 255.0 if mode == "F" else arr
+        elif lo >= 0 and hi <= (255.0 if mode == "F" else 65535.0):
+            arr = arr if mode == "F" else arr * (255.0 / 65535.0)
+        else:
+            arr = (arr - lo) * (255.0 / max(hi - lo, 1e-12))
+        arr = np.nan_to_num(arr, nan=0.0, posinf=255.0, neginf=0.0)
+        return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L"), None
+    return img.convert("RGB"), None  # CMYK, YCbCr, LAB, HSV, ...
+
+
+def join_alpha(img: Image.Image, alpha: Image.Image | None) -> Image.Image:
+    """Re-attach an alpha channel split off by :func:`split_alpha` (resized to fit if needed)."""
+    if alpha is None:
+        return img
+    if alpha.size != img.size:
+        alpha = alpha.resize(img.size, Image.Resampling.BILINEAR)
+    out = img.convert("LA" if img.mode in ("1", "L", "LA") else "RGBA")
+    out.putalpha(alpha)
+    return out
+
+
+def load_image(source, mode: str | None = None, limit: int | None = None) -> Image.Image:
+    """Open and convert to ``mode`` ("RGB", "L", "RGBA"...); alpha is composited on white for RGB/L."""
+    img = open_image(source, limit=limit)
+    base, alpha = split_alpha(img)
+    if mode is None:
+        return join_alpha(base, alpha)
+    if alpha is not None and mode in ("RGB", "L"):
+        white = Image.new(base.mode, base.size, 255 if base.mode == "L" else (255, 255, 255))
+        base = Image.composite(base, white, alpha)
+        return base.convert(mode)
+    return join_alpha(base, alpha).convert(mode) if mode in ("RGBA", "LA") else base.convert(mode)
+
+
+def array_to_pil(arr: np.ndarray) -> Image.Image:
+    """uint8/uint16/float array (H, W), (H, W, 1|2|3|4) to a PIL image (floats in [0, 1] are scaled)."""
+    a = np.asarray(arr)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (2, 3, 4))) or a.size == 0:
+        raise ImageInputError(f"An array of shape {a.shape} is not an image (expected H x W [x 1, 2, 3 or 4]).")
+    if a.dtype.kind == "u" and a.dtype.itemsize == 2:
+        a = a.astype(np.uint16)  # native byte order
+        if a.ndim == 2:
+            return Image.fromarray(a)  # "I;16"
+        a = np.rint(a / 257.0).astype(np.uint8)  # as split_alpha scales I;16
+    if a.dtype != np.uint8:
+        a = np.asarray(a, np.float64)
+        if a.size and np.nanmax(a) <= 1.0:
+            a = a * 255.0
+        a = np.clip(np.rint(np.nan_to_num(a)), 0, 255).astype(np.uint8)
+    if a.ndim == 2:
+        return Image.fromarray(a, "L")
+    return Image.fromarray(a, {2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]])
+
+
+# ---------------------------------------------------------------------------------------------- tensors
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL image to a float tensor (1, C, H, W) in [0, 1]: RGB, L, RGBA and LA as they are; other modes
+    (1, P, I;16, F, CMYK...) first go through :func:`split_alpha` (their alpha, if any, is dropped)."""
+    if img.mode not in ("RGB", "L", "RGBA", "LA"):
+        img, _ = split_alpha(img)
+    a = np.asarray(img, dtype=np.float32) / 255.0
+    if a.ndim == 2:
+        a = a[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).unsqueeze(0)
+
+
+def tensor_to_array(t: torch.Tensor) -> np.ndarray:
+    """A (1, C, H, W), (C, H, W) or (H, W) tensor in [0, 1] to uint8 (H, W[, C]): clipped and rounded (NaN -> 0)."""
+    if t.dim() == 4:
+        t = t[0]
+    if t.dim() == 2:
+        t = t[None]
+    t = torch.nan_to_num(t.detach().float().cpu(), nan=0.0)
+    a = t.clamp(0, 1).mul(255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return a[:, :, 0] if a.shape[2] == 1 else a
+
+
+def tensor_to_pil(t: torch.Tensor) -> Image.Image:
+    return array_to_pil(tensor_to_array(t))
+
+
+# ------------------------------------------------------------------------------------ padding and tiles
+def pad_to_multiple(x: torch.Tensor, k: int, mode: str = "reflect") -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad (N, C, H, W) at the bottom/right so H and W are multiples of k; returns the original (H, W)."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % k, (-w) % k
+    if ph or pw:
+        # reflect needs pad < size: fall back to replicate for tiny images
+        m = mode if (mode != "reflect" or (ph < h and pw < w)) else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=m)
+    return x, (h, w)
+
+
+def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return x[..., : size[0], : size[1]]
+
+
+@dataclass(frozen=True)
+class Tile:
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+
+
+def tile_grid(height: int, width: int, tile: int, overlap: int, align: int = 1) -> list[Tile]:
+    """Tiles of at most ``tile`` px covering the image, neighbours overlapping by at least ``overlap`` px.
+
+    Tile offsets are multiples of ``align``; the last tile in a row/column ends at the image border and is
+    as large as that allows (at least ``tile - align + 1`` px when the image is larger than a tile).
+    """
+    if align < 1 or overlap < 0 or tile - overlap < align:
+        raise ValueError(f"need 0 <= overlap <= tile - align, got tile={tile}, overlap={overlap}, align={align}")
+
+    def starts(n: int) -> list[int]:
+        out = [0]
+        last = -(-(n - tile) // align) * align  # the first aligned start whose tile reaches the end
+        while out[-1] + tile < n:
+            out.append(min((out[-1] + tile - overlap) // align * align, last))
+        return out
+    return [Tile(y, x, min(y + tile, height), min(x + tile, width)) for y in starts(height) for x in starts(width)]
+
+
+def _ramp(n: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tensor:
+    """1-D blend weights of a tile: 0 for the outer quarter of the overlap at an inner edge (where a local op
+    sees the tile border), a linear ramp over its middle half, 1 elsewhere. Image borders get full weight."""
+    w = torch.ones(n)
+    if overlap <= 0:
+        return w
+    margin = overlap // 4
+    ramp = torch.zeros(overlap)
+    ramp[margin:overlap - margin] = torch.linspace(0, 1, overlap - 2 * margin + 2)[1:-1]
+    ramp[overlap - margin:] = 1
+    if not at_start:
+        w[:overlap] = ramp
+    if not at_end:
+        w[n - overlap:] = torch.minimum(w[n - overlap:], ramp.flip(0))
+    return w
+
+
+def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int = 512, overlap: int = 32,
+              progress: Callable[[int, int], None] | None = None, align: int = 16) -> torch.Tensor:
+    """Apply a same-size image->image ``fn`` to (N, C, H, W) tile by tile, blending overlaps linearly.
+
+    Within ``overlap // 4`` px of a tile's inner edge the tile gets weight 0, so a local ``fn`` whose
+    receptive-field radius is at most ``overlap // 4`` gives exactly the whole-image result; for a network
+    with a larger field the blend hides the seams. Tile offsets are multiples of ``align``: a strided
+    network (one that downsamples by a factor dividing ``align`` and pads its input to that multiple) then
+    sees every tile on the same pixel grid, and the last tiles with the same border padding, as the whole
+    image. ``progress(done, total)`` is called after each tile.
+    """
+    _, _, h, w = x.shape
+    tiles = tile_grid(h, w, tile, overlap, align)
+    if len(tiles) == 1:
+        out = fn(x)
+        if progress:
+            progress(1, 1)
+        return out
+    out = weight = None
+    for i, t in enumerate(tiles):
+        y = fn(x[:, :, t.y0:t.y1, t.x0:t.x1])
+        if out is None:
+            out = torch.zeros(y.shape[0], y.shape[1], h, w, device=y.device, dtype=torch.float32)
+            weight = torch.zeros(1, 1, h, w, device=y.device, dtype=torch.float32)
+        wy = _ramp(t.y1 - t.y0, overlap, t.y0 == 0, t.y1 == h).to(y.device)
+        wx = _ramp(t.x1 - t.x0, overlap, t.x0 == 0, t.x1 == w).to(y.device)
+        wt = (wy[:, None] * wx[None, :])[None, None]
+        out[:, :, t.y0:t.y1, t.x0:t.x1] += y.float() * wt
+        weight[:, :, t.y0:t.y1, t.x0:t.x1] += wt
+        if progress:
+            progress(i + 1, len(tiles))
+    return (out / weight.clamp_min(1e-12)).to(y.dtype)

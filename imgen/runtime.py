@@ -1,0 +1,80 @@
+"""Fast CPU inference: run a loaded PyTorch module through ONNX Runtime.
+
+The module (loaded from .safetensors) is exported to ONNX once, in-process, and cached on disk under
+``IMGEN_CACHE`` (default ``~/.cache/imgen/onnx``) keyed by the weights' sha256, so later starts skip the
+export. ONNX Runtime was 1.8-2x faster than PyTorch eager for our convnets on 2 CPU cores (measured; see
+README). ``IMGEN_BACKEND=torch`` turns it off; on CUDA/MPS PyTorch is always used.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .device import cpu_count
+
+_LOCK = threading.Lock()
+
+
+def onnx_wanted(device: torch.device) -> bool:
+    if device.type != "cpu" or os.environ.get("IMGEN_BACKEND", "onnx") == "torch":
+        return False
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("IMGEN_CACHE", Path.home() / ".cache" / "imgen")) / "onnx"
+
+
+def _weights_key(module: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for k, v in module.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
+class OnnxModule:
+    """Callable like the module but on numpy float32 arrays: ``OnnxModule(m, inputs)(x, sigma) -> ndarray``.
+
+    ``example_inputs`` are tensors used for the export; axes 2 and 3 of 4-D inputs (H, W) are dynamic.
+    """
+
+    def __init__(self, module: torch.nn.Module, example_inputs: Sequence[torch.Tensor], names: Sequence[str]):
+        import onnxruntime as ort
+
+        self.names = list(names)
+        path = cache_dir() / f"{module.__class__.__name__}-{_weights_key(module)}.onnx"
+        with _LOCK:
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                dyn = {n: {2: "h", 3: "w"} for n, t in zip(self.names, example_inputs) if t.dim() == 4}
+                dyn["out"] = {2: "h", 3: "w"}
+                fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
+                os.close(fd)
+                was_training = module.training
+                module.eval()
+                torch.onnx.export(module.float().cpu(), tuple(example_inputs), tmp, opset_version=17, dynamo=False,
+                                  input_names=self.names, output_names=["out"], dynamic_axes=dyn)
+                module.train(was_training)
+                os.replace(tmp, path)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(os.environ.get("IMGEN_THREADS", "0")) or cpu_count()
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.path = path
+
+    def __call__(self, *inputs: np.ndarray) -> np.ndarray:
+        feed = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in zip(self.names, inputs)}
+        return self.session.run(None, feed)[0]

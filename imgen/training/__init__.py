@@ -1,0 +1,1 @@
+"""Training code: a shared scaffold (data, loop utilities, export) and one trainer per task."""

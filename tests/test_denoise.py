@@ -1,0 +1,136 @@
+"""Denoise task: shapes/modes, sigma direction, tiling, shipped checkpoint smoke test, CLI round trip."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from imgen.evaluation.metrics import psnr
+from imgen.image_io import load_image
+from imgen.models import build_model
+from imgen.tasks.denoise import NetworkDenoiser, add_gaussian_noise, denoise_array, denoise_image, estimate_sigma
+
+from conftest import ROOT
+
+
+def smooth_image(h=96, w=128, seed=0):
+    """A smooth colourful test image (gradients + a few discs), uint8 RGB."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([xx / w * 200 + 20, yy / h * 180 + 40, (xx + yy) / (h + w) * 150 + 60], axis=2)
+    for cy, cx, r, c in [(30, 40, 18, (230, 40, 40)), (60, 90, 22, (30, 200, 90))]:
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = c
+    return img.astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def photo_crops(shared_data):
+    """Three 128x128 crops of CBSD68 (evaluation images: used for testing only, never training)."""
+    paths = sorted((shared_data / "eval/denoise/CBSD68").glob("*.png"))[:3]
+    return [np.asarray(load_image(p, mode="RGB"))[100:228, 150:278] for p in paths]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "LA", "I;16", "P"])
+def test_mode_size_and_alpha_preserved(mode):
+    rgb = Image.fromarray(smooth_image(37, 53))
+    if mode == "RGBA":
+        img = rgb.convert("RGBA")
+        img.putalpha(Image.fromarray((np.arange(37 * 53).reshape(37, 53) % 256).astype(np.uint8)))
+    elif mode == "LA":
+        img = rgb.convert("LA")
+    elif mode == "I;16":
+        img = Image.fromarray(np.asarray(rgb.convert("L")).astype(np.uint16) * 257)
+        assert img.mode == "I;16"
+    elif mode == "P":
+        img = rgb.convert("P")
+    else:
+        img = rgb.convert(mode)
+    out = denoise_image(img, sigma=15).image
+    assert out.size == img.size
+    expected = {"RGB": "RGB", "L": "L", "RGBA": "RGBA", "LA": "LA", "I;16": "L", "P": "RGB"}[mode]
+    assert out.mode == expected
+    if mode in ("RGBA", "LA"):
+        assert np.array_equal(np.asarray(out.getchannel("A")), np.asarray(img.getchannel("A")))
+
+
+def test_sigma_input_changes_output_in_the_right_direction(photo_crops):
+    clean = photo_crops[0].astype(np.float64)
+    noisy = clean + np.random.default_rng(0).standard_normal(clean.shape) * 25
+    from imgen.tasks.denoise import get_denoiser
+    den = get_denoiser()
+    outs = {s: denoise_array(noisy, s, den) for s in (5, 25, 60)}
+    # more assumed noise -> more smoothing: the output departs further from the noisy input
+    dist = {s: np.abs(outs[s] - noisy).mean() for s in outs}
+    assert dist[5] < dist[25] < dist[60]
+    # and the right sigma is the best of the three
+    scores = {s: psnr(clean, np.clip(np.rint(outs[s]), 0, 255)) for s in outs}
+    assert max(scores, key=scores.get) == 25
+
+
+def test_tiled_equals_whole_image():
+    torch.manual_seed(0)
+    model = build_model("denoise_unet", {"widths": [8, 16, 32], "blocks": 1}).eval()
+    x = np.random.default_rng(1).uniform(0, 255, (150, 210, 3)).astype(np.float32)
+    whole = NetworkDenoiser(model, tile=4096)(x, 25)
+    tiled = NetworkDenoiser(model, tile=96, overlap=32)(x, 25)
+    assert whole.shape == tiled.shape == x.shape
+    assert np.abs(whole - tiled).mean() < 0.5      # in 0..255 units
+    assert np.abs(whole - tiled).max() < 8.0
+
+
+def test_shipped_checkpoint_improves_psnr(photo_crops):
+    gains = []
+    for k, clean in enumerate(photo_crops):
+        noisy = clean.astype(np.float64) + np.random.default_rng(k).standard_normal(clean.shape) * 25
+        out = np.clip(np.rint(denoise_array(noisy, 25, __import__("imgen.tasks.denoise", fromlist=["x"]).get_denoiser())), 0, 255)
+        gains.append(psnr(clean, out) - psnr(clean, np.clip(np.rint(noisy), 0, 255)))
+    assert min(gains) > 6.0, gains
+
+
+def test_auto_sigma_estimate_is_close(photo_crops):
+    clean = photo_crops[1].astype(np.float64)
+    for sigma in (10, 25, 50):
+        noisy = clean + np.random.default_rng(3).standard_normal(clean.shape) * sigma
+        assert abs(estimate_sigma(noisy) - sigma) < 0.2 * sigma + 2
+
+
+def test_try_it_noise_and_gray_and_nlm():
+    img = Image.fromarray(smooth_image())
+    noisy = add_gaussian_noise(img, 30, seed=1)
+    assert noisy.size == img.size and noisy.mode == "RGB"
+    res = denoise_image(noisy, sigma="auto")
+    assert res.sigma_estimated is not None and 15 < res.sigma_estimated < 45
+    assert psnr(np.asarray(img), np.asarray(res.image)) > psnr(np.asarray(img), np.asarray(noisy)) + 3
+    gray = denoise_image(noisy, sigma=30, gray=True).image
+    assert gray.mode == "L"
+    nlm = denoise_image(noisy, sigma=30, model="nlm").image
+    assert psnr(np.asarray(img), np.asarray(nlm)) > psnr(np.asarray(img), np.asarray(noisy))
+
+
+def test_cli_round_trip(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    add_gaussian_noise(Image.fromarray(smooth_image()), 20).save(src / "a.png")
+    Image.fromarray(smooth_image(40, 30)).convert("L").save(src / "b.jpg")
+    (src / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "imgen", "denoise", str(src), "-o", str(out), "--sigma", "20", "--quiet"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr          # one broken input -> non-zero exit, the others still done
+    assert "broken.png" in r.stderr and "not a readable image" in r.stderr
+    a, b = Image.open(out / "a.png"), Image.open(out / "b.png")
+    assert a.size == (128, 96) and a.mode == "RGB"
+    assert b.size == (30, 40) and b.mode == "L"
+
+
+def test_tiled_equals_whole_image_with_shipped_model(shared_data):
+    from imgen.store import load
+    path = sorted((shared_data / "eval/denoise/CBSD68").glob("*.png"))[5]
+    clean = np.asarray(load_image(path, mode="RGB")).astype(np.float32)
+    noisy = clean + np.random.default_rng(0).standard_normal(clean.shape).astype(np.float32) * 25
+    model = load("denoise-unet")
+    whole = NetworkDenoiser(model, tile=4096)(noisy, 25)
+    tiled = NetworkDenoiser(model, tile=256, overlap=64)(noisy, 25)   # 321x481 -> 6 tiles
+    diff = np.abs(whole - tiled)
+    assert diff.mean() < 0.02 and diff.max() < 1.0, (diff.mean(), diff.max())

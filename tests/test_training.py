@@ -1,0 +1,226 @@
+"""Tests for the training scaffold: a 2-process DDP run of train_denoise, exact resume, and loop.py helpers."""
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from imgen.training import train_denoise
+from imgen.training.loop import EMA, MetricLog, cosine_lr, load_checkpoint, save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = '{"widths": [8, 16], "blocks": 1}'
+
+
+def _smooth_rgb(rng, size):
+    """A random but image-like (smooth + a little texture) uint8 RGB array."""
+    coarse = rng.integers(0, 256, (size // 16, size // 16, 3)).astype(np.uint8)
+    img = np.asarray(Image.fromarray(coarse).resize((size, size), Image.Resampling.BILINEAR), np.int16)
+    return np.clip(img + rng.integers(-10, 11, img.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def fake_data(tmp_path_factory) -> Path:
+    """The folder layout train_denoise expects: photos/{cbsd432, urban80, gray400}."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    for sub, n in (("cbsd432", 10), ("urban80", 2)):
+        d = root / "photos" / sub
+        d.mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(_smooth_rgb(rng, 128)).save(d / f"{i:03d}.jpg", quality=90)
+    d = root / "photos" / "gray400"
+    d.mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray(_smooth_rgb(rng, 128)).convert("L").save(d / f"{i:03d}.png")
+    return root
+
+
+def trainer_args(data: Path, out: Path, steps: int) -> list[str]:
+    return ["--data", str(data), "--out", str(out), "--steps", str(steps), "--batch", "4", "--patch", "32",
+            "--config", TINY, "--val-every", "3", "--ckpt-every", "3", "--log-every", "2", "--device", "cpu"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_processes(fake_data, tmp_path):
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", IMGEN_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "imgen.training.train_denoise", *trainer_args(fake_data, out, 6)]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    assert ckpt["step"] == 6
+    assert json.loads(ckpt["config"])["widths"] == [8, 16]
+    # each rank's own sampling streams are saved (so that a resume does not give both ranks the same data)
+    assert len(ckpt["rng_ranks"]) == 2 and ckpt["rng_ranks"][0] != ckpt["rng_ranks"][1]
+    assert len(ckpt["gen_ranks"]) == 2 and not torch.equal(*ckpt["gen_ranks"])
+    assert not list(out.glob("*.tmp"))
+
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in rows if any(k.startswith("val_psnr") for k in r)]
+    assert [r["step"] for r in val] == [3, 6]  # rank 0 only: no duplicated lines
+    assert all(np.isfinite(r[k]) and r[k] > 5 for r in val for k in r if k.startswith("val_psnr"))
+    assert [r["step"] for r in rows if "loss" in r] == [2, 4, 6]
+
+    sheet = out / "samples" / "step000006.png"
+    assert sheet.exists() and (out / "samples" / "step000003.png").exists()
+    with Image.open(sheet) as im:  # 2 rows (crops) x 3 columns (noisy | denoised | clean) of 128 px crops
+        assert im.size == (3 * 128, 2 * 128)
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    """Run train_denoise.main in this process with one thread and no DDP environment."""
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("IMGEN_THREADS", "1")
+    threads = torch.get_num_threads()
+    yield train_denoise.main
+    torch.set_num_threads(threads)
+
+
+def test_resume_is_exact(fake_data, tmp_path, in_process, capsys):
+    interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
+    in_process(trainer_args(fake_data, interrupted, 4))
+    assert load_checkpoint(interrupted / "ckpt.pt")["step"] == 4
+    capsys.readouterr()
+    in_process(trainer_args(fake_data, interrupted, 6))
+    assert "resumed from step 4" in capsys.readouterr().out
+    in_process(trainer_args(fake_data, straight, 6))
+
+    a, b = load_checkpoint(interrupted / "ckpt.pt"), load_checkpoint(straight / "ckpt.pt")
+    assert a["step"] == b["step"] == 6
+    # The default warm-up (500 steps) covers all 6 steps, so the LR schedule does not depend on --steps.
+    for key in ("model", "ema"):
+        assert a[key].keys() == b[key].keys()
+        for k in a[key]:
+            torch.testing.assert_close(a[key][k], b[key][k], msg=f"{key}.{k}")
+    for i, st in a["opt"]["state"].items():
+        for k, v in st.items():
+            torch.testing.assert_close(v, b["opt"]["state"][i][k])
+    assert a["rng"] == b["rng"] and torch.equal(a["gen"], b["gen"])
+
+
+def test_restore_rng_states():
+    def streams(seed):
+        return np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+
+    r0, g0 = streams(1)
+    r1, g1 = streams(2)
+    (r0.random(), r1.random(), torch.rand(1, generator=g0), torch.rand(1, generator=g1))
+    rngs, gens = zip(*[train_denoise.gather_rng_states(r, g, 1) for r, g in ((r0, g0), (r1, g1))])
+    ckpt = {"step": 7, "rng": rngs[0][0], "gen": gens[0][0], "rng_ranks": [rngs[0][0], rngs[1][0]],
+            "gen_ranks": [gens[0][0], gens[1][0]]}
+    want = [(r.random(), torch.rand(1, generator=g).item()) for r, g in ((r0, g0), (r1, g1))]
+    for rank in (0, 1):
+        r, g = streams(99)
+        train_denoise.restore_rng_states(ckpt, rank, r, g, seed=0)
+        assert (r.random(), torch.rand(1, generator=g).item()) == want[rank]
+    # an old single-stream checkpoint, resumed by 2 processes: rank 1 must not replay rank 0's stream
+    old = {k: ckpt[k] for k in ("step", "rng", "gen")}
+    got = []
+    for rank in (0, 1, 1):
+        r, g = streams(99)
+        train_denoise.restore_rng_states(old, rank, r, g, seed=0)
+        got.append((r.random(), torch.rand(1, generator=g).item()))
+    assert got[0] == want[0] and got[1] != want[0] and got[1] == got[2]
+
+
+def test_validation_set_fits_small_images(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, (h, w) in enumerate([(128, 128), (100, 140), (300, 400)]):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(paths[-1])
+    v = train_denoise.validation_set(paths, multiple=16)
+    assert v.shape == (3, 3, 96, 96)  # min side 100, down to a multiple of 16
+    assert train_denoise.validation_set(paths[2:]).shape == (1, 3, 256, 256)
+    big = np.asarray(Image.open(paths[2]), np.float32) / 255
+    torch.testing.assert_close(train_denoise.validation_set(paths[2:])[0].permute(1, 2, 0),
+                               torch.from_numpy(big[22:278, 72:328]))  # the centre crop
+
+
+# ----------------------------------------------------------------------------------------------- loop.py
+def test_cosine_lr():
+    assert cosine_lr(0, 100, 1.0, warmup=10) == pytest.approx(0.1)
+    assert cosine_lr(4, 100, 1.0, warmup=10) == pytest.approx(0.5)
+    assert cosine_lr(9, 100, 1.0, warmup=10) == pytest.approx(1.0)
+    assert cosine_lr(10, 100, 1.0, warmup=10) == pytest.approx(1.0)
+    assert cosine_lr(55, 100, 1.0, warmup=10) == pytest.approx(0.505)  # half-way: (1 + final) / 2
+    assert cosine_lr(100, 100, 1.0, warmup=10) == pytest.approx(0.01)
+    assert cosine_lr(500, 100, 2e-3, warmup=10, final=0.1) == pytest.approx(2e-4)  # stays at the end value
+    assert cosine_lr(0, 100, 3e-4) == pytest.approx(3e-4)
+    lrs = [cosine_lr(s, 100, 1.0, warmup=10) for s in range(101)]
+    assert all(a <= b for a, b in zip(lrs[:10], lrs[1:10])) and all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+def test_ema_update_moves_towards_model():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
+    ema = EMA(model, decay=0.9)
+    assert not any(p.requires_grad for p in ema.model.parameters()) and not ema.model.training
+    start = {k: v.clone() for k, v in ema.model.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    model[1].num_batches_tracked += 5
+    target = model.state_dict()
+    assert torch.equal(ema.model[0].weight, start["0.weight"])  # a copy, not the same tensors
+
+    ema.update(model, step=1000)  # past the warm-up: decay 0.9
+    for k, v in ema.model.state_dict().items():
+        if v.dtype.is_floating_point:
+            torch.testing.assert_close(v, 0.9 * start[k] + 0.1 * target[k])
+        else:
+            assert torch.equal(v, target[k])  # integer buffers are copied
+    d1 = (ema.model[0].weight - model[0].weight).abs().max().item()
+    ema.update(model, step=0)  # warm-up: decay min(0.9, 1/10) = 0.1, follows the model closely
+    d2 = (ema.model[0].weight - model[0].weight).abs().max().item()
+    assert d2 < d1 and d2 == pytest.approx(0.1 * d1, rel=1e-4)
+
+
+def test_checkpoint_round_trip_is_atomic(tmp_path):
+    path = tmp_path / "deep" / "ckpt.pt"
+    assert load_checkpoint(path) is None
+    state = {"model": {"w": torch.randn(3, 3)}, "step": 12, "rng": json.dumps({"a": 2 ** 70}),
+             "gen": torch.Generator().get_state(), "cpu_seconds": 1.5, "ranks": ["x", "y"]}
+    save_checkpoint(path, state)
+    back = load_checkpoint(path)
+    assert back["step"] == 12 and back["rng"] == state["rng"] and back["ranks"] == ["x", "y"]
+    assert torch.equal(back["model"]["w"], state["model"]["w"]) and torch.equal(back["gen"], state["gen"])
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ckpt.pt"]  # no .tmp left
+
+    save_checkpoint(path, {**state, "step": 13})  # overwrite
+    assert load_checkpoint(path)["step"] == 13
+    with pytest.raises(Exception):
+        save_checkpoint(path, {**state, "step": 14, "bad": lambda: 0})  # cannot be pickled
+    assert load_checkpoint(path)["step"] == 13  # the previous checkpoint is intact
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ckpt.pt"]
+
+
+def test_metric_log(tmp_path, capsys):
+    log = MetricLog(tmp_path / "run")
+    log.log(step=1, loss=0.5)
+    log.log(step=2, val_psnr25=30.25)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2] and rows[1]["val_psnr25"] == 30.25 and "time" in rows[0]
+    assert "loss=0.5" in capsys.readouterr().out
+    MetricLog(tmp_path / "off", enabled=False).log(step=1)
+    assert not (tmp_path / "off").exists()
