@@ -92,6 +92,18 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .evaluation import speed
+    if args.what == "denoise":
+        report = speed.denoise_vs_ffdnet(args.data, limit=args.limit or 8, repeats=args.repeats)
+    else:
+        report = speed.denoise_large(args.width, args.height, source=args.source)
+    print(json.dumps(report, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
 # --------------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -127,6 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default=None, help="model name, or a classical baseline (nlm, bm3d)")
     s.add_argument("--json", default=None, help="write the report here")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("bench", help="speed benchmarks on this machine (denoise vs FFDNet; a 12 MP photo)")
+    s.add_argument("what", choices=["denoise", "denoise-large"])
+    s.add_argument("--data", default=None, help="denoise: folder of images to time on")
+    s.add_argument("--limit", type=int, default=None)
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--width", type=int, default=4000)
+    s.add_argument("--height", type=int, default=3000)
+    s.add_argument("--source", default=None, help="denoise-large: photo to upscale (default: a synthetic pattern)")
+    s.add_argument("--json", default=None)
+    s.set_defaults(func=cmd_bench)
     return p
 
 
@@ -134,7 +157,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .device import configure_threads
     configure_threads()
-    for attr in ("sigma",):
-        if args.command == "eval" and attr == "sigma":
-            args.sigma = [int(s) if float(s).is_integer() else s for s in args.sigma]
+    if args.command == "eval":
+        args.sigma = [int(s) if float(s).is_integer() else s for s in args.sigma]
     return args.func(args) or 0

@@ -1,0 +1,99 @@
+"""The command line's registry commands (against the fake Hub) and device selection."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+from hub_server import FakeHub
+from imgen.device import configure_threads, pick_device
+from imgen.models import build_model
+from imgen.training.export import export_safetensors
+
+REPO = "imgen-project/cli-test"
+REV = hashlib.sha1(b"cli pinned").hexdigest()
+
+
+def run_cli(*args, env=None, timeout=120):
+    e = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "imgen", *args], cwd=ROOT, env=e, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_help_lists_commands():
+    r = run_cli("--help")
+    assert r.returncode == 0
+    for cmd in ("models", "download", "denoise", "eval", "bench"):
+        assert cmd in r.stdout
+
+
+def test_models_lists_bundled_checkpoint():
+    r = run_cli("models", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    assert rows["denoise-unet"]["source"] == "bundled"
+    assert rows["denoise-unet"]["path"].endswith("weights/denoise-unet.safetensors")
+
+
+@pytest.fixture
+def hub_env(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.safetensors"
+    sha = export_safetensors(build_model("denoise_unet", {"widths": [4, 8], "blocks": 1}), "denoise_unet", path)
+    reg = {"hub": {"repo_id": REPO, "repo_type": "model"},
+           "models": {"tiny": {"task": "denoise", "arch": "denoise_unet", "config": {"widths": [4, 8], "blocks": 1},
+                               "file": "tiny.safetensors", "repo_id": REPO, "revision": REV, "sha256": sha,
+                               "licence": "MIT", "data": "synthetic", "card": None}}}
+    (tmp_path / "registry.json").write_text(json.dumps(reg))
+    (tmp_path / "weights").mkdir()
+    with FakeHub() as hub:
+        hub.add_file(REPO, REV, "tiny.safetensors", path.read_bytes())
+        env = {"IMGEN_REGISTRY": str(tmp_path / "registry.json"), "IMGEN_WEIGHTS_DIR": str(tmp_path / "weights"),
+               "HF_ENDPOINT": hub.endpoint, "HF_HUB_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "0"}
+        yield hub, env
+
+
+def test_download_prefetches_then_models_reports_cache(hub_env):
+    hub, env = hub_env
+    r = run_cli("download", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "tiny:" in r.stdout and "tiny.safetensors" in r.stdout
+    assert any(REV in q.path for q in hub.requests)        # the pinned revision was asked for
+    r = run_cli("models", "--json", env=env)
+    assert json.loads(r.stdout)[0]["source"] == "hub cache"
+
+
+def test_download_offline_gives_one_clear_message(hub_env):
+    hub, env = hub_env
+    r = run_cli("download", "tiny", env={**env, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 1
+    assert "tiny.safetensors" in r.stderr and REPO in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not hub.requests
+
+
+def test_pick_device(monkeypatch):
+    monkeypatch.delenv("IMGEN_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert pick_device().type == expected
+    assert pick_device("cpu").type == "cpu"
+    monkeypatch.setenv("IMGEN_DEVICE", "cpu")
+    assert pick_device().type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            pick_device("cuda")
+
+
+def test_configure_threads(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("IMGEN_THREADS", "1")
+        assert configure_threads() == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
