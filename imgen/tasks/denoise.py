@@ -6,6 +6,7 @@ Large images are processed in overlapping tiles. The noise level is given (0..25
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -51,8 +52,11 @@ class NetworkDenoiser:
         self.tile, self.overlap = tile, overlap
         self.onnx = None
         if (backend or ("onnx" if onnx_wanted(self.device) else "torch")) == "onnx":
-            self.onnx = OnnxModule(module, (torch.zeros(1, 3, 64, 64), torch.zeros(1)), ["x", "sigma"])
-        else:
+            try:
+                self.onnx = OnnxModule(module, (torch.zeros(1, 3, 64, 64), torch.zeros(1)), ["x", "sigma"])
+            except Exception as e:  # no onnx package, exporter change...: PyTorch still works, only slower
+                warnings.warn(f"ONNX Runtime unavailable for the denoiser ({e}); using PyTorch eager")
+        if self.onnx is None:
             self.dtype = torch.float16 if use_half(self.device) else torch.float32
             self.module.to(self.dtype).to(memory_format=torch.channels_last)
 
