@@ -1,9 +1,11 @@
 """imgen's web app: ``python app.py`` serves it on http://127.0.0.1:7860 (GRADIO_SERVER_NAME/PORT override).
 
-Tabs appear as their tasks land: Denoise and About so far.
+Tabs appear as their tasks land, in the order Explore · Inpaint · Denoise · Stylize · About (a tab whose
+module is missing is left out).
 """
 from __future__ import annotations
 
+import importlib
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -11,8 +13,26 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from imgen.device import configure_threads  # noqa: E402
-from imgen.ui import about_tab, denoise_tab  # noqa: E402
+from imgen.ui import about_tab  # noqa: E402
 from imgen.ui.about_tab import device_line  # noqa: E402
+
+# (tab label, id, module under imgen.ui) in display order; a module that does not exist yet is skipped
+TABS = [("Explore", "explore", "explore_tab"), ("Inpaint", "inpaint", "inpaint_tab"),
+        ("Denoise", "denoise", "denoise_tab"), ("Stylize", "stylize", "stylize_tab")]
+
+
+def available_tabs() -> list[tuple[str, str, object]]:
+    out = []
+    for label, tab_id, module in TABS:
+        try:
+            mod = importlib.import_module(f"imgen.ui.{module}")
+        except ModuleNotFoundError as e:
+            if e.name != f"imgen.ui.{module}":
+                raise  # the tab exists but something it imports is missing: a real error
+            continue
+        out.append((label, tab_id, mod))
+    return out
+
 
 CSS = """
 footer {visibility: visible}
@@ -26,8 +46,9 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(title="imgen", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# imgen · repair, denoise, explore and stylize images on a plain CPU")
         with gr.Tabs():
-            with gr.Tab("Denoise", id="denoise"):
-                denoise_tab.build()
+            for label, tab_id, mod in available_tabs():
+                with gr.Tab(label, id=tab_id):
+                    mod.build()
             with gr.Tab("About", id="about"):
                 about_tab.build()
         gr.Markdown(device_line(), elem_classes="imgen-footer")

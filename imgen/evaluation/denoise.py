@@ -75,3 +75,18 @@ def format_table(report: dict) -> str:
     for r in report["results"]:
         lines.append(f"{r['sigma']:>6} {r['psnr']:>8.2f} {r['ssim']:>7.4f} {r['seconds_per_mp']:>7.3f} {r['n']:>4}")
     return "\n".join(lines)
+
+
+def sample_sheet(data: str | Path, out: str | Path, model: str = "denoise-unet", sigma: float = 25, n: int = 4,
+                 crop: int = 192) -> None:
+    """A PNG with one row per image: noisy | denoised | clean, on centre crops (protocol noise)."""
+    from PIL import Image
+    rows = []
+    for k, p in enumerate(list_images([data])[:n]):
+        clean = np.asarray(load_image(p, mode="RGB"))
+        h, w = clean.shape[:2]
+        clean = clean[(h - crop) // 2:(h + crop) // 2, (w - crop) // 2:(w + crop) // 2]
+        noisy = clean.astype(np.float64) + protocol_noise(k, clean.shape, sigma)
+        den = to_uint8(denoise_array(noisy, sigma, get_denoiser(model)))
+        rows.append(np.concatenate([to_uint8(noisy), den, clean], axis=1))
+    Image.fromarray(np.concatenate(rows, axis=0)).save(out)

@@ -5,9 +5,25 @@ without any code knowing the hyper-parameters.
 """
 from __future__ import annotations
 
+from dataclasses import asdict, fields
 from typing import Any, Callable
 
 from torch import nn
+
+
+class ModelConfig:
+    """Base for config dataclasses: a JSON-friendly dict (tuples as lists) and back, unknown keys refused."""
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise KeyError(f"unknown {cls.__name__} keys: {', '.join(sorted(unknown))}")
+        return cls(**{k: tuple(v) if isinstance(getattr(cls, k, None), tuple) else v for k, v in d.items()})
 
 _ARCHITECTURES: dict[str, tuple[type[nn.Module], Any]] = {}
 
@@ -35,3 +51,4 @@ def build_model(arch: str, config: dict | None = None) -> nn.Module:
 
 def _import_all() -> None:
     from . import denoise_unet  # noqa: F401  (registers itself)
+    from . import inpaint_net  # noqa: F401

@@ -6,32 +6,22 @@ input must have sides divisible by ``multiple`` (pad with :func:`imgen.image_io.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from . import register
+from . import ModelConfig, register
 
 
 @dataclass
-class DenoiseUNetConfig:
+class DenoiseUNetConfig(ModelConfig):
     channels: int = 3                      # image channels (a gray image is fed as 3 equal channels)
     widths: tuple[int, ...] = (32, 64, 128, 256)  # feature width per level; level i runs at 1/2**(i+1) scale
     blocks: int = 2                        # residual blocks per level on each side
     sigma_scale: float = 255.0             # sigma is divided by this before it enters the net
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DenoiseUNetConfig":
-        d = dict(d)
-        d["widths"] = tuple(d.get("widths", cls.widths))
-        return cls(**d)
 
 
 class ResBlock(nn.Module):

@@ -225,7 +225,7 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
            + f" --batch {args.get('batch')} --patch {args.get('patch')} --lr {args.get('lr')}")
     metrics_md = "Not evaluated yet." if not metrics else "\n".join(
         ["| set | sigma | PSNR (dB) | SSIM | s/MP |", "|---|---|---|---|---|"]
-        + [f"| {m['set']} | {r['sigma']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['seconds_per_mp']:.3f} |"
+        + [f"| {Path(m['data']).name}{' (gray)' if m.get('gray') else ''} | {r['sigma']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['seconds_per_mp']:.3f} |"
            for m in metrics.get("reports", []) for r in m["results"]]
         + ["", "Command: `" + metrics.get("command", "") + "`"])
     write_model_card(weights_dir / f"{name}.md", {
@@ -242,7 +242,10 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
                          f"- loss: L1; Adam lr {args.get('lr')} with warm-up and cosine decay; EMA 0.999 (shipped)\n"
                          f"- CPU time: {cpu_h:.2f} CPU-process hours on a 2-core machine (no GPU)"),
             "Metrics": metrics_md,
-            "Sample sheet": "Rows of noisy | denoised | clean (sigma 25) are written to `runs/denoise/samples/` during training.",
+            "Sample sheet": (f"![noisy, denoised, clean]({name}-sheet.png)\n\nColumns: noisy (sigma 25) | denoised | "
+                             "clean, on crops of CBSD68 (evaluation images, never trained on)."
+                             if (weights_dir / f"{name}-sheet.png").exists() else
+                             "Rows of noisy | denoised | clean (sigma 25) are written to `runs/denoise/samples/`."),
         },
     })
     update_entry(name, task="denoise", arch="denoise_unet", config=config, file=file, sha256=sha,

@@ -1,0 +1,497 @@
+"""Inpaint: fill the masked part of a user's image (any mode, any size) and leave every other pixel alone.
+
+The mask (white / painted = hole) comes from a file, an array, or a Gradio ImageEditor value. It is
+thresholded at 50 %, resized (nearest neighbour) to the photo if needed, optionally inverted, grown or
+shrunk, and feathered. Two ways to run a model:
+
+- ``mode="crop"`` (default): every group of masked regions is cut out with generous context around it,
+  scaled down to at most ``max_side`` px if larger, filled, scaled back and pasted in. Cost follows the
+  mask, not the photo: a brush stroke on a 12 MP photo takes well under a second or two.
+- ``mode="resize"``: the whole image is scaled so its long side is at most ``max_side``, filled, scaled back.
+
+Either way only pixels with a blend weight > 0 (the hole, plus ``feather`` px around it) change; all others
+are bit-identical to the input. Alpha is kept exactly; gray images stay gray. Methods: the trained network
+("inpaint-net", through ONNX Runtime on CPU) and OpenCV's Telea and Navier-Stokes (classical baselines).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from ..image_io import ImageInputError, crop_to, join_alpha, open_image, pad_to_multiple, split_alpha
+from ..runtime import OnnxModule, onnx_wanted
+
+DEFAULT_MODEL = "inpaint-net"
+CLASSICAL = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+CLASSICAL_RADIUS = 5                 # px; Telea r=5 reproduces the shared benchmark's reference numbers
+MODES = ("crop", "resize")
+MAX_SIDE = 512
+MIN_CONTEXT = 64                     # px of context at least on each side of a masked region (crop mode)
+CONTEXT = 1.0                        # ... or this times the region's box size, whichever is larger
+MAX_REGIONS = 48                     # more separate regions than this: one crop around all of them
+
+Progress = Callable[[int, int], None]
+
+
+# --------------------------------------------------------------------------------------------- masks
+def _entry_to_array(entry: Any) -> np.ndarray | None:
+    """An ImageEditor entry (numpy array, PIL image, path, or a FileData-like dict) as an array, or None."""
+    if entry is None:
+        return None
+    if isinstance(entry, dict):
+        entry = entry.get("path") or entry.get("url")
+        if entry is None:
+            return None
+    if isinstance(entry, np.ndarray):
+        return entry
+    if isinstance(entry, Image.Image):
+        return np.asarray(entry)
+    if isinstance(entry, (str, Path)):
+        with Image.open(entry) as im:
+            im.load()
+            return np.asarray(im)
+    raise ImageInputError(f"Cannot read an editor image from a {type(entry).__name__}.")
+
+
+def _painted(layer: np.ndarray) -> np.ndarray:
+    """Where a layer was painted: alpha > 0 (layers with no alpha channel: any non-zero pixel)."""
+    if layer.ndim == 3 and layer.shape[2] in (2, 4):
+        return layer[:, :, -1] > 0
+    if layer.ndim == 3:
+        return np.any(layer != 0, axis=2)
+    return layer != 0
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bool mask to (width, height) by nearest neighbour."""
+    return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def mask_from_editor(value: Any) -> np.ndarray:
+    """The hole painted in a Gradio ImageEditor / ImageMask value, as a bool (H, W) array of the background's size.
+
+    ``value`` is ``{"background", "layers", "composite"}`` with numpy arrays, PIL images or file paths (any
+    Gradio version; ``layers`` may be ``[]`` or missing and ``composite`` None). The mask is the union of the
+    layers' alpha > 0; when the layers hold nothing, it falls back to where the composite differs from the
+    background. A layer of another size is resized (nearest neighbour) to the background.
+    """
+    if value is None:
+        raise ImageInputError("Upload a photo first.")
+    if not isinstance(value, dict):  # a plain image: treat it as a mask image
+        return load_mask(value)[0]
+    bg = _entry_to_array(value.get("background"))
+    layers = [a for a in (_entry_to_array(e) for e in (value.get("layers") or [])) if a is not None]
+    comp = _entry_to_array(value.get("composite"))
+    ref = bg if bg is not None else (layers[0] if layers else comp)
+    if ref is None:
+        raise ImageInputError("Upload a photo first.")
+    h, w = ref.shape[:2]
+    mask = np.zeros((h, w), bool)
+    for layer in layers:
+        p = _painted(layer)
+        mask |= p if p.shape == (h, w) else resize_mask(p, (w, h))
+    if not mask.any() and comp is not None and bg is not None and comp.shape[:2] == (h, w):
+        a, b = np.asarray(comp), np.asarray(bg)
+        a = a[:, :, None] if a.ndim == 2 else a
+        b = b[:, :, None] if b.ndim == 2 else b
+        c = min(a.shape[2], b.shape[2], 3)  # compare colour; a flattened composite has no alpha
+        if a.shape[2] == 4 and b.shape[2] == 4:
+            c = 4
+        mask = np.any(a[:, :, :c].astype(np.int16) != b[:, :, :c].astype(np.int16), axis=2)
+    return mask
+
+
+def load_mask(mask: Any, size: tuple[int, int] | None = None) -> tuple[np.ndarray, list[str]]:
+    """A mask (path, bytes, PIL image, array; any mode) as a bool hole array, thresholded at 50 %.
+
+    White / opaque = hole. Masks with alpha: if the visible colour is dark everywhere (e.g. a black brush
+    layer, or an alpha-only mask), the alpha channel is the mask; otherwise luminance x alpha. Bool arrays
+    are used as they are. ``size`` = the photo's (width, height): a mask of another size is resized
+    (nearest neighbour) and a note says so. Returns (mask, notes).
+    """
+    notes: list[str] = []
+    if isinstance(mask, np.ndarray) and mask.dtype == bool:
+        hole = mask if mask.ndim == 2 else np.any(mask, axis=2)
+    else:
+        img = open_image(mask)
+        base, alpha = split_alpha(img)
+        lum = np.asarray(base.convert("L"), np.float32)
+        if alpha is not None:
+            a = np.asarray(alpha, np.float32)
+            visible = a > 0
+            dark = not visible.any() or float(lum[visible].max()) < 128
+            value = a if dark else lum * (a / 255.0)
+        else:
+            value = lum
+        hole = value >= 127.5
+    if size is not None and (hole.shape[1], hole.shape[0]) != tuple(size):
+        notes.append(f"The mask is {hole.shape[1]}×{hole.shape[0]} px and the photo {size[0]}×{size[1]} px: "
+                     "the mask was resized (nearest neighbour) to fit.")
+        hole = resize_mask(hole, tuple(size))
+    return np.ascontiguousarray(hole, dtype=bool), notes
+
+
+def _bbox(mask: np.ndarray, margin: int = 0) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1) of the True pixels, widened by ``margin`` and clipped; None if there are none."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return None
+    h, w = mask.shape
+    return (max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin),
+            max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin))
+
+
+def _ellipse(r: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def prepare_mask(hole: np.ndarray, grow: int = 0, invert: bool = False) -> np.ndarray:
+    """Invert (optional), then grow (``grow`` > 0, dilation) or shrink (< 0, erosion) by ``|grow|`` px with an
+    elliptical kernel. Works only around the hole, so it stays cheap on large photos."""
+    hole = np.asarray(hole, bool)
+    if invert:
+        hole = ~hole
+    g = int(round(grow))
+    if g == 0:
+        return hole.copy() if not invert else hole
+    box = _bbox(hole, abs(g) + 1)
+    out = np.zeros_like(hole)
+    if box is None:
+        return out
+    y0, y1, x0, x1 = box
+    sub = hole[y0:y1, x0:x1].astype(np.uint8)
+    op = cv2.dilate if g > 0 else cv2.erode
+    # erosion: pixels outside the image count as hole (a hole touching the border stays there)
+    res = op(sub, _ellipse(abs(g)), borderType=cv2.BORDER_CONSTANT, borderValue=0 if g > 0 else 1)
+    out[y0:y1, x0:x1] = res.astype(bool)
+    return out
+
+
+def feather_weight(hole: np.ndarray, feather: float = 0) -> np.ndarray:
+    """Blend weight (float32, same shape): 1 in the hole, falling smoothly (smoothstep of the Euclidean
+    distance) to 0 at ``feather`` px outside it, 0 beyond. ``feather`` = 0: the hole as 0/1."""
+    hole = np.asarray(hole, bool)
+    f = float(feather)
+    if f <= 0:
+        return hole.astype(np.float32)
+    out = np.zeros(hole.shape, np.float32)
+    box = _bbox(hole, int(np.ceil(f)) + 2)
+    if box is None:
+        return out
+    y0, y1, x0, x1 = box
+    sub = hole[y0:y1, x0:x1]
+    d = cv2.distanceTransform((~sub).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    t = np.clip(1.0 - d / f, 0.0, 1.0)
+    out[y0:y1, x0:x1] = t * t * (3.0 - 2.0 * t)
+    return out
+
+
+def mask_to_image(mask: np.ndarray) -> Image.Image:
+    """A bool mask or [0, 1] weight map as an "L" image (255 = hole)."""
+    m = np.asarray(mask)
+    a = m.astype(np.uint8) * 255 if m.dtype == bool else np.clip(np.rint(m * 255.0), 0, 255).astype(np.uint8)
+    return Image.fromarray(a, "L")
+
+
+def editor_layer(mask: np.ndarray, colour: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
+    """An ImageEditor layer (RGBA, painted = opaque ``colour``, elsewhere transparent) from a bool mask."""
+    m = np.asarray(mask, bool)
+    rgba = np.zeros(m.shape + (4,), np.uint8)
+    rgba[m, :3] = colour
+    rgba[m, 3] = 255
+    return Image.fromarray(rgba, "RGBA")
+
+
+# -------------------------------------------------------------------------------------------- methods
+class NetworkInpainter:
+    """Runs an inpainting module on uint8 (h, w, 3) + bool (h, w): ONNX Runtime on CPU, PyTorch elsewhere."""
+
+    def __init__(self, module: torch.nn.Module, backend: str | None = None):
+        self.module = module
+        self.device = next(module.parameters()).device
+        self.multiple = getattr(module, "multiple", 8)
+        self.onnx = None
+        if (backend or ("onnx" if onnx_wanted(self.device) else "torch")) == "onnx":
+            try:
+                with warnings.catch_warnings():  # the TorchScript exporter is chatty about traced shapes
+                    warnings.simplefilter("ignore")
+                    self.onnx = OnnxModule(module, (torch.zeros(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)),
+                                           ["image", "mask"])
+            except Exception:  # noqa: BLE001 - an export problem must not stop inference: PyTorch still works
+                self.onnx = None
+        if self.onnx is None:
+            self.module.eval().to(memory_format=torch.channels_last)
+
+    @property
+    def backend(self) -> str:
+        return "onnxruntime" if self.onnx is not None else f"torch ({self.device.type})"
+
+    def __call__(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32).transpose(2, 0, 1) / 255.0)[None]
+        m = torch.from_numpy(np.ascontiguousarray(hole, np.float32))[None, None]
+        x, size = pad_to_multiple(x, self.multiple)
+        m, _ = pad_to_multiple(m, self.multiple)
+        with torch.inference_mode():
+            if self.onnx is not None:
+                y = torch.from_numpy(self.onnx(x.numpy(), m.numpy()))
+            else:
+                cl = torch.channels_last
+                y = self.module(x.to(self.device).contiguous(memory_format=cl),
+                                m.to(self.device).contiguous(memory_format=cl)).float().cpu()
+        return crop_to(y, size)[0].permute(1, 2, 0).numpy() * 255.0
+
+
+class ClassicalInpainter:
+    """OpenCV ``cv2.inpaint`` (Telea's fast marching or Navier-Stokes) on uint8 gray or RGB."""
+
+    def __init__(self, name: str, radius: float = CLASSICAL_RADIUS):
+        self.name, self.flag, self.radius = name, CLASSICAL[name], radius
+        self.backend = f"OpenCV {'Telea' if name == 'telea' else 'Navier-Stokes'}"
+        self.multiple = 1
+
+    def __call__(self, arr: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        u8 = np.ascontiguousarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
+        if hole.all():  # nothing to propagate from
+            return np.full(arr.shape, 128.0, np.float32)
+        return cv2.inpaint(u8, hole.astype(np.uint8) * 255, self.radius, self.flag).astype(np.float32)
+
+
+_BY_NAME: dict[tuple[str, str], NetworkInpainter] = {}
+_BY_MODULE: "weakref.WeakKeyDictionary[torch.nn.Module, NetworkInpainter]" = weakref.WeakKeyDictionary()
+
+
+def get_inpainter(model: Any = DEFAULT_MODEL, device: str | None = None):
+    """A callable ``(array, bool hole) -> float array`` for a model name ("inpaint-net", "telea", "ns"),
+    a loaded ``nn.Module``, or an inpainter object (returned as it is)."""
+    if isinstance(model, str):
+        key = model.lower()
+        if key in CLASSICAL:
+            return ClassicalInpainter(key)
+        ck = (model, str(device))
+        if ck not in _BY_NAME:
+            from ..store import load
+            _BY_NAME[ck] = NetworkInpainter(load(model, device=device))
+        return _BY_NAME[ck]
+    if isinstance(model, torch.nn.Module):
+        if model not in _BY_MODULE:
+            _BY_MODULE[model] = NetworkInpainter(model)
+        return _BY_MODULE[model]
+    if callable(model):
+        return model
+    raise ValueError(f"Unknown inpainting model {model!r}.")
+
+
+# ------------------------------------------------------------------------------------------- regions
+def _square(y0: int, y1: int, x0: int, x1: int, h: int, w: int) -> tuple[int, int, int, int]:
+    """Grow the shorter side of a box towards the longer one (centred, shifted inside the image)."""
+    bh, bw = y1 - y0, x1 - x0
+    if bh < bw:
+        n = min(bw, h)
+        y0 = min(max(0, y0 - (n - bh) // 2), h - n)
+        y1 = y0 + n
+    elif bw < bh:
+        n = min(bh, w)
+        x0 = min(max(0, x0 - (n - bw) // 2), w - n)
+        x1 = x0 + n
+    return y0, y1, x0, x1
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+
+
+def crop_regions(hole: np.ndarray, feather: float = 0, min_context: int = MIN_CONTEXT,
+                 context: float = CONTEXT) -> list[tuple[int, int, int, int]]:
+    """Disjoint boxes (y0, y1, x0, x1) covering every hole pixel with context around it.
+
+    Per connected region: its bounding box, padded on each side by max(``min_context``, ``context`` x the
+    box's longer side) + the feather width, made square-ish, clipped; overlapping boxes are merged until
+    none overlap (so nearby regions are filled together, and each hole pixel is in exactly one box).
+    """
+    h, w = hole.shape
+    n, _, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
+    boxes = []
+    for x, y, bw, bh, _area in stats[1:]:
+        pad = int(max(min_context, context * max(bw, bh)) + np.ceil(feather) + 1)
+        b = (max(0, y - pad), min(h, y + bh + pad), max(0, x - pad), min(w, x + bw + pad))
+        boxes.append(_square(*b, h, w))
+    if len(boxes) > MAX_REGIONS * 4:  # a speckled mask: merging pairwise would be slow; one box around all
+        y0, y1, x0, x1 = zip(*boxes)
+        return [(min(y0), max(y1), min(x0), max(x1))]
+    merged = True
+    while merged:
+        merged = False
+        out: list[tuple[int, int, int, int]] = []
+        for b in boxes:
+            for i, o in enumerate(out):
+                if _overlap(b, o):
+                    out[i] = (min(b[0], o[0]), max(b[1], o[1]), min(b[2], o[2]), max(b[3], o[3]))
+                    merged = True
+                    break
+            else:
+                out.append(b)
+        boxes = out
+    if len(boxes) > MAX_REGIONS:
+        y0, y1, x0, x1 = zip(*boxes)
+        return [(min(y0), max(y1), min(x0), max(x1))]
+    return sorted(boxes)
+
+
+def _to_u8(a: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
+def _fill_box(arr: np.ndarray, hole: np.ndarray, inpainter, max_side: int) -> np.ndarray:
+    """Fill one crop: scale down to ``max_side`` if larger, run, scale the prediction back. uint8 output."""
+    h, w = hole.shape
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1.0:
+        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+        small = cv2.resize(arr, (sw, sh), interpolation=cv2.INTER_AREA)
+        # a low-resolution pixel that covers any hole pixel is a hole (the object must not leak in)
+        small_hole = cv2.resize(hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+        pred = cv2.resize(_to_u8(inpainter(small, small_hole)), (w, h), interpolation=cv2.INTER_CUBIC)
+        if pred.ndim == 2 and arr.ndim == 3:
+            pred = pred[:, :, None]
+        return pred
+    return _to_u8(inpainter(arr, hole))
+
+
+# ------------------------------------------------------------------------------------------------ task
+@dataclass
+class InpaintResult:
+    image: Image.Image                 # same size as the input; same mode family (gray stays gray, alpha kept)
+    mask_used: Image.Image             # "L": 255 = filled; the feathered blend weight when feather > 0
+    seconds: float                     # end to end (mask preparation included), model loading excluded
+    notes: list[str] = field(default_factory=list)
+    backend: str = ""
+    regions: int = 0                   # crops the model ran on
+
+
+def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", max_side: int = MAX_SIDE,
+                  grow: int = 0, feather: float = 0, invert: bool = False, progress: Progress | None = None,
+                  device: str | None = None) -> InpaintResult:
+    """Fill the hole of ``image`` (path, bytes, PIL or array) given by ``mask`` (white = hole: path, PIL, array,
+    bool array, or an ImageEditor value dict). ``model``: "inpaint-net", "telea", "ns", a module or inpainter.
+
+    Only pixels whose blend weight is > 0 change; the rest are bit-identical to the input.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
+    max_side = int(max_side)
+    if max_side < 16:
+        raise ValueError("The processing size (max side) must be at least 16 px.")
+    if not np.isfinite(float(grow)) or not np.isfinite(float(feather)) or float(feather) < 0:
+        raise ValueError("Grow must be a number and feather a number >= 0.")
+    t0 = time.perf_counter()
+    img = open_image(image)
+    base, alpha = split_alpha(img)
+    arr = np.asarray(base)
+    h, w = arr.shape[:2]
+    notes: list[str] = []
+    if isinstance(mask, dict):
+        hole = mask_from_editor(mask)
+        if hole.shape != (h, w):
+            notes.append(f"The mask is {hole.shape[1]}×{hole.shape[0]} px and the photo {w}×{h} px: "
+                         "the mask was resized (nearest neighbour) to fit.")
+            hole = resize_mask(hole, (w, h))
+    else:
+        hole, more = load_mask(mask, size=(w, h))
+        notes += more
+    hole = prepare_mask(hole, grow=grow, invert=invert)
+    if not hole.any():
+        notes.append("The mask is empty: there is nothing to fill, so the image is returned unchanged.")
+        return InpaintResult(img.copy(), mask_to_image(hole), time.perf_counter() - t0, notes, "none", 0)
+
+    t_load = time.perf_counter()
+    inpainter = get_inpainter(model, device)
+    t_load = time.perf_counter() - t_load
+    if t_load > 1.0:
+        notes.append(f"Loading the model took {t_load:.1f} s (first use; not included in the time).")
+    classical = isinstance(inpainter, ClassicalInpainter)
+    gray = arr.ndim == 2
+    work = arr if (classical or not gray) else np.repeat(arr[:, :, None], 3, axis=2)
+    if hole.all():
+        notes.append("The whole image is masked: there is no context to fill from, so the result is only a "
+                     "guess" + (" (classical methods give flat gray)." if classical else " of the model."))
+        boxes = [(0, h, 0, w)]
+    elif mode == "resize":
+        boxes = [(0, h, 0, w)]
+    else:
+        boxes = crop_regions(hole, feather)
+    if mode == "resize" and max(h, w) > max_side:
+        notes.append(f"Whole image processed at {max_side} px on the long side, then scaled back "
+                     f"(only the filled pixels changed).")
+    elif mode == "crop":
+        big = sum(max(b[1] - b[0], b[3] - b[2]) > max_side for b in boxes)
+        if big:
+            notes.append(f"{big} of {len(boxes)} masked area(s) needed more than {max_side} px of context and "
+                         "were processed at a reduced scale.")
+    out = arr.copy()
+    used = hole.astype(np.float32) if feather > 0 else None
+    for i, (y0, y1, x0, x1) in enumerate(boxes):
+        sub_hole = hole[y0:y1, x0:x1]
+        src = arr[y0:y1, x0:x1]
+        pred = _fill_box(np.ascontiguousarray(work[y0:y1, x0:x1]), sub_hole, inpainter, max_side)
+        if gray and pred.ndim == 3:
+            pred = pred.mean(axis=2)
+        weight = feather_weight(sub_hole, feather)
+        if used is not None:
+            used[y0:y1, x0:x1] = weight
+        # blend only inside the bounding box of weight > 0 (the rest of the crop stays as it is)
+        ry0, ry1, rx0, rx1 = _bbox(weight > 0)
+        wgt, s, p = weight[ry0:ry1, rx0:rx1], src[ry0:ry1, rx0:rx1], pred[ry0:ry1, rx0:rx1]
+        if s.ndim == 3:
+            wgt = wgt[:, :, None]
+        blended = _to_u8(wgt * p.astype(np.float32) + (1.0 - wgt) * s.astype(np.float32))
+        out[y0 + ry0:y0 + ry1, x0 + rx0:x0 + rx1] = np.where(wgt > 0, blended, s)
+        if progress:
+            progress(i + 1, len(boxes))
+    result = join_alpha(Image.fromarray(out, "L" if gray else "RGB"), alpha)
+    mask_img = mask_to_image(used if used is not None else hole)
+    return InpaintResult(result, mask_img, time.perf_counter() - t0 - t_load, notes,
+                         getattr(inpainter, "backend", type(inpainter).__name__), len(boxes))
+
+
+def make_example_masks(folder: str | Path, examples: dict[str, tuple[str, list[tuple]]]) -> dict[str, tuple[str, str]]:
+    """Write pre-drawn example masks as ImageEditor layers (RGBA, painted = opaque black) into ``folder``.
+
+    ``examples``: name -> (photo path, shapes), shapes as ("line", x0, y0, x1, y1, width) / ("box", x0, y0,
+    x1, y1) / ("ellipse", cx, cy, rx, ry) in pixels of the photo. Returns name -> (photo path, layer path).
+    Existing files are kept (the folder is a cache; file names carry a hash of the photo and shapes).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, (photo, shapes) in examples.items():
+        key = hashlib.sha1(json.dumps([str(photo), shapes]).encode()).hexdigest()[:10]
+        layer_path = folder / f"{name}-{key}-mask-layer.png"
+        if not layer_path.exists():
+            with Image.open(photo) as im:
+                w, h = im.size
+            m = np.zeros((h, w), np.uint8)
+            for s in shapes:
+                if s[0] == "line":
+                    cv2.line(m, (int(s[1]), int(s[2])), (int(s[3]), int(s[4])), 1, int(s[5]))
+                elif s[0] == "box":
+                    cv2.rectangle(m, (int(s[1]), int(s[2])), (int(s[3]), int(s[4])), 1, -1)
+                elif s[0] == "ellipse":
+                    cv2.ellipse(m, (int(s[1]), int(s[2])), (int(s[3]), int(s[4])), 0, 0, 360, 1, -1)
+                else:
+                    raise ValueError(f"unknown shape {s[0]!r}")
+            tmp = layer_path.with_suffix(".tmp.png")
+            editor_layer(m.astype(bool)).save(tmp)
+            tmp.replace(layer_path)
+        out[name] = (str(photo), str(layer_path))
+    return out

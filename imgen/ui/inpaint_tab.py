@@ -1,0 +1,147 @@
+"""The Inpaint tab: paint over what to remove (or upload a mask), pick a method, get a before/after slider."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from ..store import StoreError, default_store
+from ..tasks import inpaint as task
+from .common import gpu, progress_callback, sample_image, save_png, user_errors
+
+CLASSICAL_LABELS = {"OpenCV Telea (classical)": "telea", "OpenCV Navier–Stokes (classical)": "ns"}
+PROCESSING = {"Only the masked area at full resolution": "crop", "Whole image resized to ≤ max side": "resize"}
+
+
+def model_choices() -> dict[str, str]:
+    """Dropdown label -> model name: the trained networks registered for "inpaint" first, then OpenCV."""
+    out: dict[str, str] = {}
+    try:
+        entries = default_store().entries_for_task("inpaint")
+    except StoreError:
+        entries = []
+    for e in entries:
+        out[f"Trained network ({e.name})"] = e.name
+    out.update(CLASSICAL_LABELS)
+    return out
+
+
+def _photo(background: np.ndarray) -> Image.Image:
+    """The editor's background as the photo: RGB if fully opaque, else RGBA (alpha kept)."""
+    a = np.asarray(background)
+    if a.ndim == 2:
+        return Image.fromarray(a.astype(np.uint8), "L")
+    if a.shape[2] == 4:
+        if (a[:, :, 3] == 255).all():
+            return Image.fromarray(np.ascontiguousarray(a[:, :, :3]), "RGB")
+        return Image.fromarray(a, "RGBA")
+    return Image.fromarray(a[:, :, :3], "RGB")
+
+
+@gpu
+@user_errors
+def inpaint(editor, mask_file=None, grow: float = 4, feather: float = 3, invert: bool = False,
+            processing: str = next(iter(PROCESSING)), max_side: float = 512, model: str | None = None,
+            progress=gr.Progress()):
+    """Returns ((before, after) paths for the slider, after path for download, the mask used, a Markdown report)."""
+    if editor is None or editor.get("background") is None:
+        raise gr.Error("Upload a photo first.")
+    choices = model_choices()
+    model = model or next(iter(choices))
+    name = choices.get(model, model)
+    if name not in choices.values():
+        raise gr.Error(f"Unknown method {model!r}; choose one of: {', '.join(choices)}.")
+    mode = PROCESSING.get(processing, processing)
+    if mode not in task.MODES:
+        raise gr.Error(f"Unknown processing choice {processing!r}.")
+    photo = _photo(editor["background"])
+    w, h = photo.size
+    hole = task.mask_from_editor(editor)
+    notes: list[str] = []
+    if hole.shape != (h, w):
+        hole = task.resize_mask(hole, (w, h))
+    if mask_file is not None:
+        uploaded, more = task.load_mask(mask_file, size=(w, h))
+        notes += more
+        hole = hole | uploaded
+    if not hole.any() and not invert:
+        gr.Warning("Nothing is masked: paint over the area to fill, or upload a mask (white = fill).")
+    res = task.inpaint_image(photo, hole, model=name, mode=mode, max_side=int(max_side), grow=int(grow),
+                             feather=float(feather), invert=bool(invert),
+                             progress=progress_callback(progress, "Filling"))
+    lines = [f"{w}×{h} px in **{res.seconds:.2f} s** ({model}, {res.backend}; "
+             f"{res.regions} region(s) processed)."]
+    lines += notes + res.notes
+    hole_share = float((np.asarray(res.mask_used) > 0).mean())
+    lines.append(f"Filled {hole_share:.1%} of the image (grow {int(grow)} px, feather {float(feather):g} px"
+                 f"{', inverted' if invert else ''}). Pixels outside the filled area are unchanged.")
+    after = save_png(res.image, "inpainted")
+    return (save_png(photo, "before"), after), after, save_png(res.mask_used, "mask"), "\n\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ examples
+EXAMPLE_SHAPES = {
+    "astronaut": ("astronaut.png", [("ellipse", 410, 158, 62, 172)]),
+    "coffee": ("coffee.png", [("line", 420, 70, 398, 200, 26), ("ellipse", 366, 278, 46, 46)]),
+    "chelsea": ("chelsea.png", [("line", 40, 40, 420, 260, 7), ("line", 20, 230, 430, 110, 5),
+                                ("line", 250, 10, 300, 290, 4)]),
+    "rocket": ("rocket.jpg", [("box", 158, 110, 218, 426)]),
+}
+EXAMPLE_LABELS = ["astronaut: remove the shuttle", "coffee: remove the spoon", "cat: repair scratches",
+                  "rocket: remove a tower"]
+
+
+def example_dir() -> Path:
+    """Pre-drawn example masks (in the system temp dir, which Gradio may serve; outside its cleaned cache)."""
+    return Path(tempfile.gettempdir()) / "imgen-examples"
+
+
+def example_values(model_label: str) -> list[list]:
+    made = task.make_example_masks(example_dir(), {k: (sample_image(f), shapes)
+                                                   for k, (f, shapes) in EXAMPLE_SHAPES.items()})
+    rows = []
+    for name in EXAMPLE_SHAPES:
+        photo, layer = made[name]
+        feather = 0 if name == "chelsea" else 3
+        rows.append([{"background": photo, "layers": [layer], "composite": None}, None, 4, feather, False,
+                     next(iter(PROCESSING)), 512, model_label])
+    return rows
+
+
+def build() -> None:
+    choices = model_choices()
+    with gr.Row():
+        with gr.Column(scale=1):
+            editor = gr.ImageMask(
+                type="numpy", image_mode="RGBA", format="png", label="Photo: paint over what to remove",
+                sources=["upload", "clipboard"], layers=False, transforms=(), fixed_canvas=False,
+                brush=gr.Brush(default_size=24, colors=["#ff00ff"], color_mode="fixed"),
+                eraser=gr.Eraser(default_size=24), height=520)
+            mask_file = gr.Image(type="filepath", image_mode=None, label="…or upload a mask (white = fill; optional)",
+                                 sources=["upload", "clipboard"], height=160)
+            with gr.Row():
+                grow = gr.Slider(-16, 48, value=4, step=1, label="Grow (+) / shrink (−) the mask, px")
+                feather = gr.Slider(0, 32, value=3, step=1, label="Feather, px",
+                                    info="Blend the fill into its surroundings over this width.")
+            invert = gr.Checkbox(False, label="Invert the mask (fill everything that is not painted)")
+            processing = gr.Radio(list(PROCESSING), value=next(iter(PROCESSING)), label="Processing",
+                                  info="Full resolution works only around the mask; the whole-image option "
+                                       "fills everything at the max side below.")
+            max_side = gr.Slider(256, 1024, value=512, step=32, label="Max side the model runs at, px")
+            model = gr.Dropdown(list(choices), value=next(iter(choices)), label="Method",
+                                info="The trained network appears when its checkpoint is registered.")
+            run = gr.Button("Fill", variant="primary")
+        with gr.Column(scale=1):
+            slider = gr.ImageSlider(label="Before / after", type="filepath", format="png", max_height=640)
+            download = gr.DownloadButton("Download result (full-resolution PNG)")
+            used = gr.Image(label="Mask used (white = filled)", type="filepath", format="png", height=200,
+                            interactive=False)
+            report = gr.Markdown()
+    inputs = [editor, mask_file, grow, feather, invert, processing, max_side, model]
+    outputs = [slider, download, used, report]
+    run.click(inpaint, inputs, outputs, api_name="inpaint", concurrency_limit=1, concurrency_id="model")
+    gr.Examples(example_values(next(iter(choices))), inputs, outputs, fn=inpaint, cache_examples=True,
+                cache_mode="lazy", example_labels=EXAMPLE_LABELS)
