@@ -22,6 +22,22 @@ except ImportError:
         return fn if callable(fn) else (lambda f: f)
 
 
+class ImageUpload(gr.Image):
+    """A ``gr.Image`` whose handler gets the uploaded file's path, undecoded.
+
+    Gradio's own preprocessing would decode the file and fail with a generic error on a corrupt upload or a
+    decompression bomb; here :mod:`imgen.image_io` reads it (EXIF, every mode, size limits, clear messages).
+    """
+
+    is_template = True  # render with the stock Image frontend
+
+    def __init__(self, **kwargs):
+        super().__init__(type="filepath", image_mode=None, **kwargs)
+
+    def preprocess(self, payload):
+        return None if payload is None else payload.path
+
+
 def output_dir() -> Path:
     """Where result PNGs are written: Gradio's temp dir (cleaned by the app's delete_cache)."""
     d = Path(os.environ.get("GRADIO_TEMP_DIR", Path(tempfile.gettempdir()) / "gradio")) / "imgen-results"

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..image_io import load_image
 from ..tasks import denoise as task
-from .common import gpu, progress_callback, sample_image, save_png, user_errors
+from .common import ImageUpload, gpu, progress_callback, sample_image, save_png, user_errors
 
 MODELS = {"Trained U-Net (imgen)": task.DEFAULT_MODEL, "OpenCV non-local means (classical)": "nlm"}
 
@@ -29,7 +30,7 @@ def denoise(image, noise_mode: str = "Auto", sigma: float = 25, add_noise: bool 
                  f"denoised PSNR **{trial.psnr_denoised:.2f} dB** (against your clean upload)."]
     else:
         res = task.denoise_image(image, sigma=level, model=model_name, gray=bool(gray), progress=cb)
-        before, lines = image, []
+        before, lines = load_image(image), []   # an 8-bit copy (alpha kept) for the slider
     if res.sigma_estimated is not None:
         lines.append(f"Estimated noise level (wavelet MAD): **σ ≈ {res.sigma_estimated:.1f}**")
     else:
@@ -44,7 +45,7 @@ def denoise(image, noise_mode: str = "Auto", sigma: float = 25, add_noise: bool 
 def build() -> None:
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(type="pil", image_mode=None, label="Photo", sources=["upload", "clipboard"])
+            image = ImageUpload(label="Photo", sources=["upload", "clipboard"])
             noise_mode = gr.Radio(["Auto", "Manual"], value="Auto", label="Noise level",
                                   info="Auto estimates σ from the image; Manual uses the slider.")
             sigma = gr.Slider(0, 75, value=25, step=1, label="σ (manual, 0–255 scale)")

@@ -1,0 +1,66 @@
+"""The whole app on 127.0.0.1, driven through its HTTP API with gradio_client (outputs checked, not just calls)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+gr = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+from imgen.ui.common import sample_image  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    import app
+    tmp = tmp_path_factory.mktemp("client-downloads")
+    demo = app.build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=None)
+    c = Client(url, verbose=False, analytics_enabled=False, download_files=str(tmp))
+    yield c
+    c.close()
+    demo.close()
+
+
+def test_named_endpoints_are_documented(client):
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/denoise", "/inpaint"} <= set(api)
+
+
+def test_denoise_endpoint(client):
+    src = sample_image("chelsea.png")
+    (before, after), download, report = client.predict(handle_file(src), "Manual", 20, True, 20,
+                                                       "Trained U-Net (imgen)", False, api_name="/denoise")
+    clean = np.asarray(Image.open(src).convert("RGB"), np.float64)
+    noisy, out = np.asarray(Image.open(before), np.float64), np.asarray(Image.open(after), np.float64)
+    assert out.shape == clean.shape
+    err = lambda a: np.mean((a - clean) ** 2)  # noqa: E731
+    assert err(out) < err(noisy) / 4              # > 6 dB better than the noisy input
+    assert "PSNR" in report and Image.open(download).size == Image.open(src).size
+
+
+def test_inpaint_endpoint_with_editor_mask_layer(client, tmp_path):
+    src = Image.open(sample_image("astronaut.png")).convert("RGB")
+    layer = np.zeros((src.height, src.width, 4), np.uint8)
+    layer[200:240, 150:330] = (0, 0, 0, 255)           # a black brush stroke, as the ImageMask draws it
+    Image.fromarray(layer, "RGBA").save(tmp_path / "layer.png")
+    src.save(tmp_path / "bg.png")
+    editor = {"background": handle_file(str(tmp_path / "bg.png")), "layers": [handle_file(str(tmp_path / "layer.png"))],
+              "composite": None}
+    (before, after), download, used, report = client.predict(
+        editor, None, 0, 0, False, "Only the masked area at full resolution", 512, "OpenCV Telea (classical)", api_name="/inpaint")
+    a, b = np.asarray(src), np.asarray(Image.open(after).convert("RGB"))
+    hole = layer[..., 3] > 0
+    assert a.shape == b.shape
+    assert np.array_equal(a[~hole], b[~hole])          # outside the stroke: bit for bit the input
+    assert np.abs(a[hole].astype(int) - b[hole]).mean() > 1   # inside: repainted
+    assert np.array_equal(np.asarray(Image.open(used).convert("L")) > 127, hole)
+
+
+def test_errors_reach_the_client_as_sentences(client):
+    from gradio_client.exceptions import AppError
+    with pytest.raises(AppError, match="not a readable image"):
+        client.predict(handle_file(__file__), "Auto", 25, False, 25, "Trained U-Net (imgen)", False,
+                       api_name="/denoise")
