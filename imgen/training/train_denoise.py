@@ -204,6 +204,23 @@ LICENCE_NOTE = ("Trained on BSDS500 (CBSD432: non-commercial research and educat
                 "non-commercial research and education only.")
 
 
+def _speed_lines(speed: dict | None) -> list[str]:
+    """Model-card lines for the `python -m imgen bench denoise` / `denoise-large` reports."""
+    if not speed:
+        return []
+    out = ["", "Speed on the 2-core CPU this was trained on (seconds per megapixel, same images, interleaved):", ""]
+    if "vs_ffdnet" in speed:
+        b = speed["vs_ffdnet"]
+        out += [f"- {k}: {v} s/MP" for k, v in b["seconds_per_mp"].items()]
+        out += [f"- shipped / FFDNet eager: {b['ratio_shipped_vs_ffdnet_eager']}; same runtime (ONNX Runtime): "
+                f"{b['ratio_same_runtime_onnxruntime']}; same runtime (eager): {b['ratio_same_runtime_eager']}"]
+    if "large" in speed:
+        g = speed["large"]
+        out += [f"- {g['size'][0]}x{g['size'][1]} photo: {g['seconds']} s in {g['tiles']} tiles, "
+                f"peak RSS {g['peak_rss_mb']} MB"]
+    return out
+
+
 def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | None = None) -> str:
     """Export the EMA weights of ``run_dir/ckpt.pt`` to ``weights_dir/<name>.safetensors`` + card + registry."""
     from ..models import build_model
@@ -227,7 +244,8 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
         ["| set | sigma | PSNR (dB) | SSIM | s/MP |", "|---|---|---|---|---|"]
         + [f"| {Path(m['data']).name}{' (gray)' if m.get('gray') else ''} | {r['sigma']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['seconds_per_mp']:.3f} |"
            for m in metrics.get("reports", []) for r in m["results"]]
-        + ["", "Command: `" + metrics.get("command", "") + "`"])
+        + ["", "Command: `" + metrics.get("command", "") + "`"]
+        + _speed_lines(metrics.get("speed")))
     write_model_card(weights_dir / f"{name}.md", {
         "title": f"{name}: fast non-blind Gaussian denoiser (colour + gray, sigma 0-75)",
         "licence": "other", "tags": ["image-denoising", "imgen"],
