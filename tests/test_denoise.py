@@ -131,6 +131,6 @@ def test_tiled_equals_whole_image_with_shipped_model(shared_data):
     noisy = clean + np.random.default_rng(0).standard_normal(clean.shape).astype(np.float32) * 25
     model = load("denoise-unet")
     whole = NetworkDenoiser(model, tile=4096)(noisy, 25)
-    tiled = NetworkDenoiser(model, tile=256, overlap=64)(noisy, 25)   # 321x481 -> 6 tiles
-    diff = np.abs(whole - tiled)
-    assert diff.mean() < 0.02 and diff.max() < 1.0, (diff.mean(), diff.max())
+    tiled = NetworkDenoiser(model, tile=256, overlap=128)(noisy, 25)   # 321x481 -> several tiles
+    diff = np.abs(whole - tiled)                                          # 0..255 units
+    assert diff.mean() < 0.01 and diff.max() < 0.5, (diff.mean(), diff.max())

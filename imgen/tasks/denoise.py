@@ -21,7 +21,7 @@ from ..runtime import OnnxModule, onnx_wanted
 
 DEFAULT_MODEL = "denoise-unet"
 CLASSICAL = ("nlm",)
-TILE, OVERLAP = 768, 64
+TILE, OVERLAP = 768, 128
 SIGMA_MAX = 75.0
 
 Progress = Callable[[int, int], None]
