@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from imgen.training import train_denoise
+from imgen.training import loop, train_denoise
 from imgen.training.loop import EMA, MetricLog, cosine_lr, load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,20 +125,20 @@ def test_restore_rng_states():
     r0, g0 = streams(1)
     r1, g1 = streams(2)
     (r0.random(), r1.random(), torch.rand(1, generator=g0), torch.rand(1, generator=g1))
-    rngs, gens = zip(*[train_denoise.gather_rng_states(r, g, 1) for r, g in ((r0, g0), (r1, g1))])
+    rngs, gens = zip(*[loop.gather_rng_states(r, g, 1) for r, g in ((r0, g0), (r1, g1))])
     ckpt = {"step": 7, "rng": rngs[0][0], "gen": gens[0][0], "rng_ranks": [rngs[0][0], rngs[1][0]],
             "gen_ranks": [gens[0][0], gens[1][0]]}
     want = [(r.random(), torch.rand(1, generator=g).item()) for r, g in ((r0, g0), (r1, g1))]
     for rank in (0, 1):
         r, g = streams(99)
-        train_denoise.restore_rng_states(ckpt, rank, r, g, seed=0)
+        loop.restore_rng_states(ckpt, rank, r, g, seed=0)
         assert (r.random(), torch.rand(1, generator=g).item()) == want[rank]
     # an old single-stream checkpoint, resumed by 2 processes: rank 1 must not replay rank 0's stream
     old = {k: ckpt[k] for k in ("step", "rng", "gen")}
     got = []
     for rank in (0, 1, 1):
         r, g = streams(99)
-        train_denoise.restore_rng_states(old, rank, r, g, seed=0)
+        loop.restore_rng_states(old, rank, r, g, seed=0)
         got.append((r.random(), torch.rand(1, generator=g).item()))
     assert got[0] == want[0] and got[1] != want[0] and got[1] == got[2]
 

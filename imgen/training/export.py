@@ -6,7 +6,6 @@ import json
 import os
 from pathlib import Path
 
-import torch
 from safetensors.torch import save_file
 from torch import nn
 

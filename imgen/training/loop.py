@@ -9,7 +9,6 @@ import copy
 import json
 import math
 import os
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,12 +81,29 @@ def cosine_lr(step: int, total: int, base: float, warmup: int = 0, final: float 
     return base * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def rng_state() -> dict:
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state()[1].tolist(),
-        "python": list(random.getstate()[1]),
-    }
+def gather_rng_states(rng: np.random.Generator, gen: torch.Generator, world_size: int) -> tuple[list, list]:
+    """Every rank's (numpy, torch) sampling state, indexed by rank (a collective call under DDP)."""
+    mine = (json.dumps(rng.bit_generator.state), gen.get_state())
+    states = [mine]
+    if world_size > 1:
+        states = [None] * world_size
+        dist.all_gather_object(states, mine)
+    return [s[0] for s in states], [s[1] for s in states]
+
+
+def restore_rng_states(ckpt: dict, rank: int, rng: np.random.Generator, gen: torch.Generator, seed: int) -> None:
+    """Resume this rank's own sampling streams; a rank the checkpoint has none for (an older checkpoint,
+    or more processes than before) gets fresh streams derived from (seed, rank, step), never another
+    rank's stream (which would make two ranks draw the same batches)."""
+    rngs = ckpt.get("rng_ranks") or [ckpt["rng"]]
+    gens = ckpt.get("gen_ranks") or [ckpt["gen"]]
+    if rank < len(rngs):
+        rng.bit_generator.state = json.loads(rngs[rank])
+        gen.set_state(gens[rank])
+    else:
+        ss = np.random.SeedSequence([seed, rank, ckpt["step"]])
+        rng.bit_generator.state = np.random.default_rng(ss).bit_generator.state
+        gen.manual_seed(int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1)))
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
@@ -25,7 +23,8 @@ from ..device import pick_device, configure_threads
 from ..image_io import load_image, pil_to_tensor, tensor_to_pil
 from ..models import build_model
 from .data import PatchSampler, list_images
-from .loop import EMA, MetricLog, cosine_lr, load_checkpoint, save_checkpoint, setup_distributed, teardown_distributed, unwrap
+from .loop import (EMA, MetricLog, cosine_lr, gather_rng_states, load_checkpoint, restore_rng_states, save_checkpoint,
+                   setup_distributed, teardown_distributed, unwrap)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 N_VAL = 8
@@ -73,31 +72,6 @@ def validation_set(paths, size=256, multiple=16):
         y, x = (h - size) // 2, (w - size) // 2
         crops.append(t[:, :, y:y + size, x:x + size])
     return torch.cat(crops)
-
-
-def gather_rng_states(rng: np.random.Generator, gen: torch.Generator, world_size: int) -> tuple[list, list]:
-    """Every rank's (numpy, torch) sampling state, indexed by rank (a collective call under DDP)."""
-    mine = (json.dumps(rng.bit_generator.state), gen.get_state())
-    states = [mine]
-    if world_size > 1:
-        states = [None] * world_size
-        dist.all_gather_object(states, mine)
-    return [s[0] for s in states], [s[1] for s in states]
-
-
-def restore_rng_states(ckpt: dict, rank: int, rng: np.random.Generator, gen: torch.Generator, seed: int) -> None:
-    """Resume this rank's own sampling streams; a rank the checkpoint has none for (an older checkpoint,
-    or more processes than before) gets fresh streams derived from (seed, rank, step), never another
-    rank's stream (which would make two ranks draw the same batches)."""
-    rngs = ckpt.get("rng_ranks") or [ckpt["rng"]]
-    gens = ckpt.get("gen_ranks") or [ckpt["gen"]]
-    if rank < len(rngs):
-        rng.bit_generator.state = json.loads(rngs[rank])
-        gen.set_state(gens[rank])
-    else:
-        ss = np.random.SeedSequence([seed, rank, ckpt["step"]])
-        rng.bit_generator.state = np.random.default_rng(ss).bit_generator.state
-        gen.manual_seed(int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1)))
 
 
 @torch.no_grad()

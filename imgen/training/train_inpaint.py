@@ -33,9 +33,9 @@ from ..device import configure_threads, pick_device
 from ..image_io import load_image, pil_to_tensor, tensor_to_pil
 from ..models import build_model
 from .data import list_images
-from .loop import EMA, MetricLog, cosine_lr, load_checkpoint, save_checkpoint, setup_distributed, teardown_distributed, unwrap
+from .loop import (EMA, MetricLog, cosine_lr, gather_rng_states, load_checkpoint, restore_rng_states, save_checkpoint,
+                   setup_distributed, teardown_distributed, unwrap)
 from .masks import MaskGenerator
-from .train_denoise import gather_rng_states, restore_rng_states
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 N_VAL = 8
