@@ -153,12 +153,16 @@ def denoise_image(image, sigma: float | str = "auto", model: str = DEFAULT_MODEL
     arr = np.asarray(base)
     notes: list[str] = []
     est = None
-    if sigma == "auto" or sigma is None:
+    if sigma is None or (isinstance(sigma, str) and sigma.strip().lower() == "auto"):
         est = estimate_sigma(arr)
         s = est
         notes.append(f"Estimated noise level: σ ≈ {est:.1f}")
     else:
-        s = float(sigma)
+        try:
+            s = float(sigma)
+        except (TypeError, ValueError):
+            raise ValueError(f"The noise level must be 'auto' or a number between 0 and 75, "
+                             f"not {str(sigma)[:40]!r}.") from None
         if not np.isfinite(s):
             raise ValueError("The noise level must be a number between 0 and 75.")
         if s < 0 or s > SIGMA_MAX:
@@ -184,6 +188,12 @@ def denoise_with_synthetic_noise(image, noise_sigma: float, sigma: float | str =
                                  **kwargs) -> SyntheticNoiseTrial:
     """The "try it" flow: add noise of ``noise_sigma`` to a clean image, denoise, score both against it."""
     from ..evaluation.metrics import psnr
+    try:
+        noise_sigma = float(noise_sigma)
+    except (TypeError, ValueError):
+        noise_sigma = float("nan")
+    if not np.isfinite(noise_sigma) or noise_sigma < 0:
+        raise ValueError("The added noise level must be a number of 0 or more.")
     clean = open_image(image)
     if kwargs.get("gray"):
         base, alpha = split_alpha(clean)

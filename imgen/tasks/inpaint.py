@@ -78,13 +78,14 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
-def mask_from_editor(value: Any) -> np.ndarray:
+def mask_from_editor(value: Any, notes: list[str] | None = None) -> np.ndarray:
     """The hole painted in a Gradio ImageEditor / ImageMask value, as a bool (H, W) array of the background's size.
 
     ``value`` is ``{"background", "layers", "composite"}`` with numpy arrays, PIL images or file paths (any
     Gradio version; ``layers`` may be ``[]`` or missing and ``composite`` None). The mask is the union of the
     layers' alpha > 0; when the layers hold nothing, it falls back to where the composite differs from the
-    background. A layer of another size is resized (nearest neighbour) to the background.
+    background. A layer of another size is resized (nearest neighbour) to the background, and a note saying
+    so is appended to ``notes`` if given.
     """
     if value is None:
         raise ImageInputError("Upload a photo first.")
@@ -100,7 +101,13 @@ def mask_from_editor(value: Any) -> np.ndarray:
     mask = np.zeros((h, w), bool)
     for layer in layers:
         p = _painted(layer)
-        mask |= p if p.shape == (h, w) else resize_mask(p, (w, h))
+        if p.shape != (h, w):
+            if notes is not None:
+                notes.append(f"The painted mask is {p.shape[1]}×{p.shape[0]} px and the photo {w}×{h} px: "
+                             "the mask was resized (nearest neighbour) to fit.")
+                notes = None  # one note is enough
+            p = resize_mask(p, (w, h))
+        mask |= p
     if not mask.any() and comp is not None and bg is not None and comp.shape[:2] == (h, w):
         a, b = np.asarray(comp), np.asarray(bg)
         a = a[:, :, None] if a.ndim == 2 else a
@@ -165,6 +172,9 @@ def prepare_mask(hole: np.ndarray, grow: int = 0, invert: bool = False) -> np.nd
     g = int(round(grow))
     if g == 0:
         return hole.copy() if not invert else hole
+    if abs(g) >= hole.shape[0] + hole.shape[1]:  # farther than any two pixels are apart: all or nothing
+        # (a kernel that large would not fit in memory; -1e9 once crashed OpenCV with a 4 EB allocation)
+        return np.full_like(hole, hole.any() if g > 0 else hole.all())
     box = _bbox(hole, abs(g) + 1)
     out = np.zeros_like(hole)
     if box is None:
@@ -369,6 +379,17 @@ def _fill_box(arr: np.ndarray, hole: np.ndarray, inpainter, max_side: int) -> np
 
 
 # ------------------------------------------------------------------------------------------------ task
+def _number(value: Any, what: str) -> float:
+    """``value`` as a finite float, or a ValueError whose message is a sentence for the user."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, not {str(value)[:40]!r}.") from None
+    if not np.isfinite(v):
+        raise ValueError(f"{what} must be a finite number, not {v}.")
+    return v
+
+
 @dataclass
 class InpaintResult:
     image: Image.Image                 # same size as the input; same mode family (gray stays gray, alpha kept)
@@ -389,11 +410,12 @@ def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", m
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
-    max_side = int(max_side)
+    max_side = int(_number(max_side, "The processing size (max side)"))
     if max_side < 16:
         raise ValueError("The processing size (max side) must be at least 16 px.")
-    if not np.isfinite(float(grow)) or not np.isfinite(float(feather)) or float(feather) < 0:
-        raise ValueError("Grow must be a number and feather a number >= 0.")
+    grow, feather = _number(grow, "Grow"), _number(feather, "Feather")
+    if feather < 0:
+        raise ValueError(f"Feather must be 0 or more px, not {feather:g}.")
     t0 = time.perf_counter()
     img = open_image(image)
     base, alpha = split_alpha(img)
@@ -401,7 +423,7 @@ def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", m
     h, w = arr.shape[:2]
     notes: list[str] = []
     if isinstance(mask, dict):
-        hole = mask_from_editor(mask)
+        hole = mask_from_editor(mask, notes)
         if hole.shape != (h, w):
             notes.append(f"The mask is {hole.shape[1]}×{hole.shape[0]} px and the photo {w}×{h} px: "
                          "the mask was resized (nearest neighbour) to fit.")

@@ -5,7 +5,7 @@ import gradio as gr
 
 from ..image_io import load_image
 from ..tasks import denoise as task
-from .common import ImageUpload, gpu, progress_callback, sample_image, save_png, user_errors
+from .common import ImageUpload, NumberSlider, gpu, progress_callback, sample_image, save_png, user_errors
 
 MODELS = {"Trained U-Net (imgen)": task.DEFAULT_MODEL, "OpenCV non-local means (classical)": "nlm"}
 
@@ -48,10 +48,10 @@ def build() -> None:
             image = ImageUpload(label="Photo", sources=["upload", "clipboard"])
             noise_mode = gr.Radio(["Auto", "Manual"], value="Auto", label="Noise level",
                                   info="Auto estimates σ from the image; Manual uses the slider.")
-            sigma = gr.Slider(0, 75, value=25, step=1, label="σ (manual, 0–255 scale)")
+            sigma = NumberSlider(0, 75, value=25, step=1, label="σ (manual, 0–255 scale)")
             with gr.Accordion("Try it: add synthetic noise first", open=False):
                 add_noise = gr.Checkbox(False, label="Add Gaussian noise to my photo, then denoise it")
-                noise_sigma = gr.Slider(0, 75, value=25, step=1, label="σ of the added noise")
+                noise_sigma = NumberSlider(0, 75, value=25, step=1, label="σ of the added noise")
             model = gr.Dropdown(list(MODELS), value=next(iter(MODELS)), label="Method")
             gray = gr.Checkbox(False, label="Convert to grayscale")
             run = gr.Button("Denoise", variant="primary")

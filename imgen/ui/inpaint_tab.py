@@ -10,7 +10,7 @@ from PIL import Image
 
 from ..store import StoreError, default_store
 from ..tasks import inpaint as task
-from .common import gpu, progress_callback, sample_image, save_png, user_errors
+from .common import ImageUpload, MaskEditor, NumberSlider, gpu, progress_callback, sample_image, save_png, user_errors
 
 CLASSICAL_LABELS = {"OpenCV Telea (classical)": "telea", "OpenCV Navier–Stokes (classical)": "ns"}
 PROCESSING = {"Only the masked area at full resolution": "crop", "Whole image resized to ≤ max side": "resize"}
@@ -59,8 +59,8 @@ def inpaint(editor, mask_file=None, grow: float = 4, feather: float = 3, invert:
         raise gr.Error(f"Unknown processing choice {processing!r}.")
     photo = _photo(editor["background"])
     w, h = photo.size
-    hole = task.mask_from_editor(editor)
     notes: list[str] = []
+    hole = task.mask_from_editor(editor, notes)   # notes: a painted layer of another size than the photo
     if hole.shape != (h, w):
         hole = task.resize_mask(hole, (w, h))
     if mask_file is not None:
@@ -69,14 +69,14 @@ def inpaint(editor, mask_file=None, grow: float = 4, feather: float = 3, invert:
         hole = hole | uploaded
     if not hole.any() and not invert:
         gr.Warning("Nothing is masked: paint over the area to fill, or upload a mask (white = fill).")
-    res = task.inpaint_image(photo, hole, model=name, mode=mode, max_side=int(max_side), grow=int(grow),
-                             feather=float(feather), invert=bool(invert),
+    res = task.inpaint_image(photo, hole, model=name, mode=mode, max_side=max_side, grow=grow,
+                             feather=feather, invert=bool(invert),
                              progress=progress_callback(progress, "Filling"))
     lines = [f"{w}×{h} px in **{res.seconds:.2f} s** ({model}, {res.backend}; "
              f"{res.regions} region(s) processed)."]
     lines += notes + res.notes
     hole_share = float((np.asarray(res.mask_used) > 0).mean())
-    lines.append(f"Filled {hole_share:.1%} of the image (grow {int(grow)} px, feather {float(feather):g} px"
+    lines.append(f"Filled {hole_share:.1%} of the image (grow {round(grow)} px, feather {float(feather):g} px"
                  f"{', inverted' if invert else ''}). Pixels outside the filled area are unchanged.")
     after = save_png(res.image, "inpainted")
     return (save_png(photo, "before"), after), after, save_png(res.mask_used, "mask"), "\n\n".join(lines)
@@ -115,31 +115,33 @@ def build() -> None:
     choices = model_choices()
     with gr.Row():
         with gr.Column(scale=1):
-            editor = gr.ImageMask(
+            editor = MaskEditor(  # gr.ImageMask's frontend; imgen decodes the files (clear errors, EXIF, 16 bit)
                 type="numpy", image_mode="RGBA", format="png", label="Photo: paint over what to remove",
                 sources=["upload", "clipboard"], layers=False, transforms=(), fixed_canvas=False,
                 brush=gr.Brush(default_size=24, colors=["#ff00ff"], color_mode="fixed"),
-                eraser=gr.Eraser(default_size=24), height=520)
-            mask_file = gr.Image(type="filepath", image_mode=None, label="…or upload a mask (white = fill; optional)",
-                                 sources=["upload", "clipboard"], height=160)
+                eraser=gr.Eraser(default_size=24), height=520, elem_id="inpaint-editor")
+            mask_file = ImageUpload(label="…or upload a mask (white = fill; optional)",
+                                    sources=["upload", "clipboard"], height=160)
             with gr.Row():
-                grow = gr.Slider(-16, 48, value=4, step=1, label="Grow (+) / shrink (−) the mask, px")
-                feather = gr.Slider(0, 32, value=3, step=1, label="Feather, px",
+                grow = NumberSlider(-16, 48, value=4, step=1, label="Grow (+) / shrink (−) the mask, px")
+                feather = NumberSlider(0, 32, value=3, step=1, label="Feather, px",
                                     info="Blend the fill into its surroundings over this width.")
             invert = gr.Checkbox(False, label="Invert the mask (fill everything that is not painted)")
             processing = gr.Radio(list(PROCESSING), value=next(iter(PROCESSING)), label="Processing",
                                   info="Full resolution works only around the mask; the whole-image option "
                                        "fills everything at the max side below.")
-            max_side = gr.Slider(256, 1024, value=512, step=32, label="Max side the model runs at, px")
+            max_side = NumberSlider(256, 1024, value=512, step=32, label="Max side the model runs at, px")
             model = gr.Dropdown(list(choices), value=next(iter(choices)), label="Method",
-                                info="The trained network appears when its checkpoint is registered.")
-            run = gr.Button("Fill", variant="primary")
+                                info="The trained network appears when its checkpoint is registered.",
+                                elem_id="inpaint-model")
+            run = gr.Button("Fill", variant="primary", elem_id="inpaint-run")
         with gr.Column(scale=1):
-            slider = gr.ImageSlider(label="Before / after", type="filepath", format="png", max_height=640)
-            download = gr.DownloadButton("Download result (full-resolution PNG)")
+            slider = gr.ImageSlider(label="Before / after", type="filepath", format="png", max_height=640,
+                                     elem_id="inpaint-result")
+            download = gr.DownloadButton("Download result (full-resolution PNG)", elem_id="inpaint-download")
             used = gr.Image(label="Mask used (white = filled)", type="filepath", format="png", height=200,
-                            interactive=False)
-            report = gr.Markdown()
+                            interactive=False, elem_id="inpaint-mask-used")
+            report = gr.Markdown(elem_id="inpaint-report")
     inputs = [editor, mask_file, grow, feather, invert, processing, max_side, model]
     outputs = [slider, download, used, report]
     run.click(inpaint, inputs, outputs, api_name="inpaint", concurrency_limit=1, concurrency_id="model")

@@ -1,0 +1,250 @@
+"""The whole app in a real browser: Playwright drives Debian's headless Chromium (never a downloaded browser).
+
+Skips when the ``playwright`` package or a Chromium binary is missing (``apt-get install chromium``; the
+IMGEN_CHROMIUM env var may name another binary). Screenshots go to $IMGEN_ARTIFACTS (default: pytest's
+tmp_path); with IMGEN_UPDATE_SCREENSHOT=1 the inpaint screenshot also replaces docs/screenshot-inpaint.png.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("gradio")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+from imgen.ui.common import sample_image  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS_SCREENSHOT = ROOT / "docs" / "screenshot-inpaint.png"
+VIEWPORT = {"width": 1400, "height": 1000}
+PHOTO_SIZE = 512
+BRUSH = 24          # the Inpaint tab's gr.Brush(default_size=24): the stroke's half-width in image px
+GROW, FEATHER = 4, 3  # the tab's default "Grow" and "Feather" sliders
+# A zigzag stroke over the space shuttle (image px of the 512² astronaut), drawn with the mouse
+STROKE = [(370, 4), (370, 320), (410, 320), (410, 4), (450, 4), (450, 320)]
+STEP = 100  # at most this many image px between two mouse moves
+
+
+def chromium_binary() -> str | None:
+    """Debian's chromium (or $IMGEN_CHROMIUM); never a browser that ``playwright install`` downloaded."""
+    env = os.environ.get("IMGEN_CHROMIUM")
+    if env:
+        return env if Path(env).exists() else None
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    import app
+    demo = app.build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=None)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    exe = chromium_binary()
+    if exe is None:
+        pytest.skip("no chromium binary (apt-get install chromium, or set IMGEN_CHROMIUM)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def artifacts(tmp_path) -> Path:
+    d = Path(os.environ.get("IMGEN_ARTIFACTS") or tmp_path)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+class Page:
+    """A fresh page on the app that records every console error and uncaught page error."""
+
+    def __init__(self, browser, url: str):
+        self.context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e.stack or e}"))
+        self.page.goto(url)
+        self.page.locator("button[role=tab]").first.wait_for(timeout=30_000)
+
+    def _console(self, msg) -> None:
+        if msg.type == "error":
+            loc = msg.location or {}
+            self.errors.append(f"console error: {msg.text} ({loc.get('url')}:{loc.get('lineNumber')})")
+
+    def assert_no_errors(self) -> None:
+        assert not self.errors, "browser reported errors:\n" + "\n".join(self.errors)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    p = Page(browser, app_url)
+    yield p
+    p.close()
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "tab"
+
+
+def test_every_tab_renders_without_browser_errors(page, artifacts):
+    pg = page.page
+    tabs = pg.locator("button[role=tab]")
+    names = [tabs.nth(i).inner_text().strip() for i in range(tabs.count())]
+    assert {"Inpaint", "Denoise", "About"} <= set(names), names
+    for i, name in enumerate(names):
+        tab = tabs.nth(i)
+        tab.click()
+        sync_api.expect(tab).to_have_attribute("aria-selected", "true")
+        panel = pg.locator("[role=tabpanel]:visible")
+        sync_api.expect(panel).to_have_count(1)
+        assert panel.inner_text().strip(), f"tab {name!r} shows nothing"
+        pg.wait_for_load_state("networkidle")
+        pg.wait_for_timeout(300)  # let lazily-mounted components (canvases, tables) finish rendering
+        pg.screenshot(path=str(artifacts / f"tab-{i}-{_slug(name)}.png"), full_page=True)
+    page.assert_no_errors()
+
+
+# ------------------------------------------------------------------------------------------------ inpaint
+def _distance_to_path(shape: tuple[int, int], path: list[tuple[float, float]]) -> np.ndarray:
+    """Euclidean distance (px) from each pixel centre to the polyline ``path`` of (x, y) points."""
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    best = np.full(shape, np.inf)
+    for (x0, y0), (x1, y1) in zip(path, path[1:]):
+        dx, dy = x1 - x0, y1 - y0
+        t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / max(dx * dx + dy * dy, 1e-12), 0, 1)
+        best = np.minimum(best, np.hypot(xx - (x0 + t * dx), yy - (y0 + t * dy)))
+    return best
+
+
+def _fetch_png(pg, url: str) -> Image.Image:
+    r = pg.request.get(url)
+    assert r.ok, f"GET {url}: HTTP {r.status}"
+    return Image.open(io.BytesIO(r.body()))
+
+
+def _save_docs_screenshot(png: bytes) -> None:
+    """The README's screenshot as a 256-colour PNG, scaled down if need be to stay under 300 KB."""
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
+    for width in (img.width, 1200, 1000, 800):
+        small = img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
+        small.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(DOCS_SCREENSHOT,
+                                                                                           optimize=True)
+        if DOCS_SCREENSHOT.stat().st_size < 300_000:
+            return
+    raise AssertionError(f"{DOCS_SCREENSHOT} is still {DOCS_SCREENSHOT.stat().st_size} bytes")
+
+
+def _thumb(img: Image.Image) -> np.ndarray:
+    return np.asarray(img.convert("RGB").resize((128, 128), Image.BOX), np.float64)
+
+
+def _photo_on_canvas(pg, editor, photo: np.ndarray, timeout_s: float = 20) -> tuple[float, float, float]:
+    """Where the uploaded photo is drawn: (page x, page y of its top-left corner, page px per image px).
+
+    With fixed_canvas=False the editor centres the photo in its canvas at the zoom its toolbar shows. The
+    answer is checked against the canvas's pixels (the photo must be there), waiting for the upload to show.
+    """
+    zoom = editor.get_by_text(re.compile(r"^\d+%$"))
+    canvas = editor.locator("canvas").first
+    h, w = photo.shape[:2]
+    err, deadline = np.inf, time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        box = canvas.bounding_box()
+        scale = int(zoom.inner_text().rstrip("%")) / 100
+        x0, y0 = box["width"] / 2 - w * scale / 2, box["height"] / 2 - h * scale / 2
+        shot = Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")
+        seen = shot.crop((round(x0), round(y0), round(x0 + w * scale), round(y0 + h * scale)))
+        err = np.abs(_thumb(seen) - _thumb(Image.fromarray(photo))).mean()
+        if err < 8:  # about 5 when right, 11 when 2 px off, far more while the canvas is still empty
+            return box["x"] + x0, box["y"] + y0, scale
+        pg.wait_for_timeout(250)
+    raise AssertionError(f"the uploaded photo is not centred on the canvas at the shown zoom (mean error {err:.1f})")
+
+
+def test_inpaint_a_mouse_stroke_changes_only_the_stroke(page, artifacts, tmp_path):
+    pg = page.page
+    src = Image.open(sample_image("astronaut.png")).convert("RGB").resize((PHOTO_SIZE, PHOTO_SIZE), Image.LANCZOS)
+    src.save(tmp_path / "astronaut.png")
+    photo = np.asarray(src)
+
+    pg.get_by_role("tab", name="Inpaint").click()
+    editor = pg.locator("#inpaint-editor")
+    editor.locator("input[type=file]").first.set_input_files(str(tmp_path / "astronaut.png"))
+    left, top, scale = _photo_on_canvas(pg, editor, photo)
+
+    # draw the stroke with the mouse (the brush is the active tool after an upload)
+    to_page = lambda x, y: (left + (x + 0.5) * scale, top + (y + 0.5) * scale)  # noqa: E731
+    pg.mouse.move(*to_page(*STROKE[0]))
+    pg.mouse.down()
+    for (x0, y0), (x1, y1) in zip(STROKE, STROKE[1:]):
+        # few moves: each one costs a software-WebGL render; the brush joins successive points with lines
+        steps = max(1, round(np.hypot(x1 - x0, y1 - y0) / STEP))
+        for k in range(1, steps + 1):
+            pg.mouse.move(*to_page(x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps))
+    pg.mouse.up()
+    pg.mouse.move(0, 0)  # no brush cursor over the photo in the screenshots
+
+    # the fast classical method, whatever the default is
+    model = pg.locator("#inpaint-model")
+    model.locator("input").click()
+    pg.get_by_role("option", name="OpenCV Telea (classical)").click()
+    sync_api.expect(model.locator("input")).to_have_value("OpenCV Telea (classical)")
+
+    pg.locator("#inpaint-run").click()
+    result = pg.locator("#inpaint-result")
+    sync_api.expect(result.locator("img")).to_have_count(2, timeout=30_000)
+    sync_api.expect(pg.locator("#inpaint-report")).to_contain_text("Pixels outside the filled area are unchanged",
+                                                                    timeout=30_000)
+    before_url, after_url = (result.locator("img").nth(i).get_attribute("src") for i in range(2))
+    sync_api.expect(pg.locator("#inpaint-mask-used img")).to_have_count(1)
+    mask_url = pg.locator("#inpaint-mask-used img").get_attribute("src")
+    pg.wait_for_load_state("networkidle")
+    pg.wait_for_timeout(300)
+    pg.screenshot(path=str(artifacts / "inpaint-result.png"), full_page=True)
+    if os.environ.get("IMGEN_UPDATE_SCREENSHOT") == "1":
+        pg.evaluate("window.scrollTo(0, 0)")  # the top of the tab: photo with stroke, result, mask, report
+        _save_docs_screenshot(pg.screenshot())
+
+    # the file the Download button saves is the slider's "after" image
+    with pg.expect_download() as dl:
+        pg.locator("#inpaint-download").click()
+    after = np.asarray(Image.open(dl.value.path()).convert("RGB"))
+    assert np.array_equal(after, np.asarray(_fetch_png(pg, after_url).convert("RGB")))
+    before = np.asarray(_fetch_png(pg, before_url).convert("RGB"))
+    used = np.asarray(_fetch_png(pg, mask_url).convert("L")) > 127
+
+    assert after.shape == before.shape == photo.shape
+    assert np.array_equal(before, photo), "the editor's background is not the uploaded photo, bit for bit"
+    dist = _distance_to_path(photo.shape[:2], STROKE)
+    # the mask the app used is the mouse stroke (brush half-width + grow), drawn where the mouse went
+    assert used[dist <= BRUSH + GROW - 3].all(), "part of the stroke's path was not masked"
+    assert not used[dist > BRUSH + GROW + 3].any(), "masked pixels far from the stroke"
+    changed = np.any(after != photo, axis=2)
+    far = dist > BRUSH + GROW + FEATHER + 5
+    assert not changed[far].any(), f"{int(changed[far].sum())} pixels far from the stroke changed"
+    near = dist <= BRUSH
+    assert changed[near].mean() > 0.5 and np.abs(after[near].astype(int) - photo[near]).mean() > 5, \
+        "the stroke was not filled"
+    page.assert_no_errors()
