@@ -55,11 +55,20 @@ def cmd_download(args) -> int:
 # ------------------------------------------------------------------------------------------ denoise
 def cmd_denoise(args) -> int:
     from tqdm import tqdm
-    from .tasks.denoise import denoise_image
+    from .store import StoreError
+    from .tasks.denoise import denoise_image, get_denoiser
+    try:
+        sigma = "auto" if args.sigma.strip().lower() == "auto" else float(args.sigma)
+    except ValueError:
+        raise SystemExit(f"denoise: --sigma must be 'auto' or a number from 0 to 75, not {args.sigma!r}") from None
     paths = expand_inputs(args.inputs)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sigma = "auto" if args.sigma == "auto" else float(args.sigma)
+    try:
+        get_denoiser(args.model, args.device)
+    except StoreError as e:
+        print(f"denoise: {e}", file=sys.stderr)
+        return 2
     failed = 0
     bar = tqdm(paths, unit="img", disable=args.quiet)
     for p in bar:
@@ -73,7 +82,8 @@ def cmd_denoise(args) -> int:
         dest = out_dir / (p.stem + ".png")
         res.image.save(dest)
         est = f", estimated σ={res.sigma_estimated:.1f}" if res.sigma_estimated is not None else ""
-        tqdm.write(f"{p} -> {dest}  (σ={res.sigma:.1f}{est}, {res.seconds:.2f} s)")
+        notes = "".join(f"\n  note: {n}" for n in res.notes if not n.startswith("Estimated"))
+        tqdm.write(f"{p} -> {dest}  (σ={res.sigma:.1f}{est}, {res.seconds:.2f} s){notes}")
     return 1 if failed else 0
 
 
@@ -142,6 +152,8 @@ def cmd_inpaint(args) -> int:
 
 # --------------------------------------------------------------------------------------------- eval
 def cmd_eval(args) -> int:
+    if args.task in ("denoise", "inpaint") and not args.data:
+        raise SystemExit(f"eval {args.task} needs --data DIR")
     if args.task == "denoise":
         from .evaluation.denoise import evaluate_denoise, format_table
         report = evaluate_denoise(args.data, args.sigma, gray=args.gray, limit=args.limit,
@@ -154,12 +166,85 @@ def cmd_eval(args) -> int:
                                       mode=args.mode, max_side=args.max_side, device=args.device)
         except StoreError as e:
             raise SystemExit(f"eval inpaint: {e}") from None
+    elif args.task == "gan":
+        return eval_gan(args)
     else:
         raise SystemExit(f"unknown task {args.task}")
     print(format_table(report))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def eval_gan(args) -> int:
+    from .evaluation import gan
+    if args.train_classifier:
+        out = Path(__file__).resolve().parents[1] / "weights" / f"{gan.CLASSIFIER}.safetensors"
+        info = gan.train_classifier(out, epochs=args.epochs)
+        from .store import update_entry
+        from .training.export import sha256_file
+        update_entry(gan.CLASSIFIER, task="evaluation", arch="label_classifier", file=out.name,
+                     sha256=sha256_file(out), config={"classes": info["classes"]}, licence="cc-by-sa-4.0",
+                     data="KaoKore train split (labels from the file names)")
+        print(json.dumps(info, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(info, indent=2))
+        return 0
+    report = gan.evaluate(args.model or "kaokore-gan", reference=args.reference, n=args.n, psi=args.psi,
+                          sheets_dir=Path(args.sheets) if args.sheets else None)
+    report["command"] = "python -m imgen eval gan " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
+    gan.print_table(report)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- explore
+def _explorer(args):
+    from .store import StoreError
+    from .tasks.explore import get_explorer
+    try:
+        return get_explorer(args.model, device=args.device)
+    except StoreError as e:
+        raise SystemExit(f"{args.command}: {e}") from None
+
+
+def cmd_sample(args) -> int:
+    from .tasks.explore import ExploreError, ExploreState, save_png, tile, upscale
+    ex = _explorer(args)
+    try:
+        base = ExploreState(model=args.model, seed=args.seed, psi=args.psi,
+                            directions=[float(v) for v in (args.directions or [])]).validate()
+        if not 1 <= args.n <= 1024:
+            raise ExploreError(f"--n must be between 1 and 1024 (got {args.n}).")
+        states = [ExploreState(model=args.model, seed=base.seed + i,
+                               psi=base.psi, directions=base.directions) for i in range(args.n)]
+        images = ex.render([ex.w_for(s) for s in states]) if args.n > 1 else ex.image(base)[None]
+    except ExploreError as e:
+        raise SystemExit(f"sample: {e}") from None
+    img = tile(images) if args.n > 1 else images[0]
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_png(upscale(img, img.shape[1] * args.scale), out, base)
+    print(f"{out} ({args.n} sample{'s' if args.n > 1 else ''}, seeds {base.seed}..{states[-1].seed}, psi {base.psi})")
+    return 0
+
+
+def cmd_interpolate(args) -> int:
+    from .tasks.explore import ExploreError, frame_strip, save_gif, upscale
+    ex = _explorer(args)
+    try:
+        frames = ex.interpolate(args.seeds[0], args.seeds[1], args.frames, args.psi)
+    except ExploreError as e:
+        raise SystemExit(f"interpolate: {e}") from None
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_gif(frames, out, fps=args.fps, size=64 * args.scale)
+    strip = out.with_name(out.stem + "-strip.png")
+    upscale(frame_strip(frames), frame_strip(frames).shape[1] * 2).save(strip)
+    print(f"{out} ({len(frames)} frames) and {strip}")
     return 0
 
 
@@ -225,9 +310,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_inpaint)
 
+    s = sub.add_parser("sample", help="draw images from a latent-space generator (PNG with the state in its metadata)")
+    s.add_argument("--model", default="kaokore-gan")
+    s.add_argument("--seed", type=float, default=0, help="whole number >= 0 (fractional: seed walk)")
+    s.add_argument("--n", type=int, default=1, help="number of samples (seeds seed..seed+n-1), tiled in a grid")
+    s.add_argument("--psi", type=float, default=0.7, help="truncation 0..1.5 (1 = none)")
+    s.add_argument("--directions", type=float, nargs="*", default=None, help="direction slider values (in σ)")
+    s.add_argument("--scale", type=int, default=4, help="crisp enlargement factor (default 4)")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("interpolate", help="animated GIF of the slerp between two seeds (and a strip of frames)")
+    s.add_argument("--model", default="kaokore-gan")
+    s.add_argument("--seeds", type=float, nargs=2, required=True, metavar=("A", "B"))
+    s.add_argument("--frames", type=int, default=48)
+    s.add_argument("--fps", type=float, default=24)
+    s.add_argument("--psi", type=float, default=0.7)
+    s.add_argument("--scale", type=int, default=4)
+    s.add_argument("-o", "--output", required=True, help="the GIF; the strip goes next to it as NAME-strip.png")
+    s.set_defaults(func=cmd_interpolate)
+
     s = sub.add_parser("eval", help="benchmark a model on an evaluation set (prints a table, writes JSON)")
-    s.add_argument("task", choices=["denoise", "inpaint"])
-    s.add_argument("--data", required=True, help="folder of evaluation images")
+    s.add_argument("task", choices=["denoise", "inpaint", "gan"])
+    s.add_argument("--data", default=None, help="folder of evaluation images (denoise, inpaint)")
+    s.add_argument("--reference", nargs="*", default=None, help="gan: weaker generators (.safetensors snapshots) to compare")
+    s.add_argument("--n", type=int, default=5000, help="gan: samples per generator")
+    s.add_argument("--psi", type=float, default=1.0, help="gan: truncation of the samples")
+    s.add_argument("--sheets", default=None, help="gan: write samples.png and nearest.png here")
+    s.add_argument("--train-classifier", action="store_true", help="gan: (re)train the feature classifier")
+    s.add_argument("--epochs", type=int, default=8, help="gan --train-classifier: epochs")
     s.add_argument("--sigma", type=float, nargs="+", default=[15, 25, 50], help="denoise: noise levels")
     s.add_argument("--gray", action="store_true", help="denoise: evaluate on the gray channel")
     s.add_argument("--limit", type=int, default=None, help="use only the first N images")
@@ -261,4 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_threads()
     if args.command == "eval":
         args.sigma = [int(s) if float(s).is_integer() else s for s in args.sigma]
-    return args.func(args) or 0
+    try:
+        return args.func(args) or 0
+    except OSError as e:  # an output folder that cannot be created, a full disk...: one line, no traceback
+        print(f"{args.command}: {e}", file=sys.stderr)
+        return 1

@@ -47,10 +47,12 @@ def _weights_key(module: torch.nn.Module) -> str:
 class OnnxModule:
     """Callable like the module but on numpy float32 arrays: ``OnnxModule(m, inputs)(x, sigma) -> ndarray``.
 
-    ``example_inputs`` are tensors used for the export; axes 2 and 3 of 4-D inputs (H, W) are dynamic.
+    ``example_inputs`` are tensors used for the export; axes 2 and 3 of 4-D inputs (H, W) are dynamic unless
+    ``dynamic_axes`` (torch.onnx.export's format, output named "out") says otherwise.
     """
 
-    def __init__(self, module: torch.nn.Module, example_inputs: Sequence[torch.Tensor], names: Sequence[str]):
+    def __init__(self, module: torch.nn.Module, example_inputs: Sequence[torch.Tensor], names: Sequence[str],
+                 dynamic_axes: dict | None = None):
         import onnxruntime as ort
 
         self.names = list(names)
@@ -58,8 +60,11 @@ class OnnxModule:
         with _LOCK:
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
-                dyn = {n: {2: "h", 3: "w"} for n, t in zip(self.names, example_inputs) if t.dim() == 4}
-                dyn["out"] = {2: "h", 3: "w"}
+                if dynamic_axes is not None:
+                    dyn = dynamic_axes
+                else:
+                    dyn = {n: {2: "h", 3: "w"} for n, t in zip(self.names, example_inputs) if t.dim() == 4}
+                    dyn["out"] = {2: "h", 3: "w"}
                 fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
                 os.close(fd)
                 was_training = module.training

@@ -52,3 +52,5 @@ def build_model(arch: str, config: dict | None = None) -> nn.Module:
 def _import_all() -> None:
     from . import denoise_unet  # noqa: F401  (registers itself)
     from . import inpaint_net  # noqa: F401
+    from . import latent_gan  # noqa: F401
+    from . import label_classifier  # noqa: F401

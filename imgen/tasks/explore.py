@@ -1,0 +1,350 @@
+"""Explore: turn an explorer state (model, seed, truncation, direction sliders) into images, and back.
+
+- A seed is a whole number >= 0; ``z = numpy.random.default_rng(seed).standard_normal(z_dim)``, so the same
+  seed gives the same latent on every machine. A fractional seed (the "seed walk") is the spherical
+  interpolation between the latents of its two neighbouring whole seeds.
+- ``w = w_avg + psi * (mapping(z) - w_avg)`` (truncation), then each direction slider adds
+  ``value * std_k * direction_k`` (GANSpace: principal components of w, in standard deviations).
+- A projected image carries its own ``w`` in the state instead of a seed.
+- The state is JSON (:meth:`ExploreState.to_json`) and rides along in the PNG metadata of downloads, so a
+  picture can be reproduced exactly from itself.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, PngImagePlugin
+
+from ..image_io import open_image
+from ..runtime import OnnxModule, onnx_wanted
+
+DEFAULT_MODEL = "kaokore-gan"
+STATE_KEY = "imgen-explore"          # PNG text chunk holding the state JSON
+STATE_FORMAT = "imgen-explore/1"
+DISPLAY_SIZE = 256
+PSI_RANGE = (0.0, 1.5)
+SLIDER_RANGE = (-5.0, 5.0)           # direction values, in standard deviations
+MAX_FRAMES = 240
+
+Progress = Callable[[int, int], None]
+
+
+class ExploreError(ValueError):
+    """A user-facing problem with explorer input (bad seed, state JSON, ...); the message is a sentence."""
+
+
+# ------------------------------------------------------------------------------------------------ state
+@dataclass
+class ExploreState:
+    model: str = DEFAULT_MODEL
+    seed: float = 0.0
+    psi: float = 0.7
+    directions: list[float] = field(default_factory=list)
+    w: list[float] | None = None     # a projected latent; when set, seed and psi are not used
+
+    def to_json(self) -> str:
+        d = {"format": STATE_FORMAT, **asdict(self)}
+        if d["w"] is None:
+            del d["w"]
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str | dict) -> "ExploreState":
+        try:
+            d = json.loads(text) if isinstance(text, str) else dict(text)
+        except (TypeError, ValueError) as e:
+            raise ExploreError(f"The state is not valid JSON ({e}).") from None
+        if not isinstance(d, dict):
+            raise ExploreError("The state must be a JSON object like the one shown under the image.")
+        d.pop("format", None)
+        unknown = set(d) - {"model", "seed", "psi", "directions", "w"}
+        if unknown:
+            raise ExploreError(f"The state has unknown keys: {', '.join(sorted(unknown))}.")
+        s = cls(**d)
+        s.validate()
+        return s
+
+    def validate(self) -> "ExploreState":
+        if not isinstance(self.model, str) or not self.model:
+            raise ExploreError("The state must name a model.")
+        self.seed = check_seed(self.seed)
+        self.psi = _finite(self.psi, "ψ (truncation)", *PSI_RANGE)
+        if not isinstance(self.directions, (list, tuple)):
+            raise ExploreError("'directions' must be a list of numbers (one per slider).")
+        self.directions = [_finite(v, f"direction {i + 1}", *SLIDER_RANGE) for i, v in enumerate(self.directions)]
+        if self.w is not None:
+            if not isinstance(self.w, (list, tuple)) or not self.w:
+                raise ExploreError("'w' must be a list of numbers (a projected latent).")
+            self.w = [_finite(v, "w", -1e4, 1e4) for v in self.w]
+        return self
+
+
+def _finite(v, what: str, lo: float, hi: float) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ExploreError(f"{what} must be a number, not {v!r}.") from None
+    if not math.isfinite(f):
+        raise ExploreError(f"{what} must be a finite number, not {v!r}.")
+    if not lo <= f <= hi:
+        raise ExploreError(f"{what} must be between {lo:g} and {hi:g} (got {f:g}).")
+    return f
+
+
+def check_seed(seed) -> float:
+    """A seed as a float >= 0 (fractional = seed walk). Huge whole seeds are fine; NaN, negatives, text are not."""
+    if isinstance(seed, bool):
+        raise ExploreError("The seed must be a number.")
+    if isinstance(seed, int):
+        if seed < 0:
+            raise ExploreError(f"The seed must be 0 or more (got {seed}).")
+        return seed  # keep big ints exact
+    try:
+        f = float(seed)
+    except (TypeError, ValueError, OverflowError):
+        raise ExploreError(f"The seed must be a whole number of 0 or more, not {seed!r}.") from None
+    if not math.isfinite(f) or f < 0:
+        raise ExploreError(f"The seed must be a finite number of 0 or more (got {seed!r}).")
+    return int(f) if f.is_integer() else f
+
+
+# ------------------------------------------------------------------------------------------------ latents
+def z_for_seed(seed: int, dim: int) -> np.ndarray:
+    return np.random.default_rng(int(seed)).standard_normal(dim).astype(np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    na, nb = np.linalg.norm(a64), np.linalg.norm(b64)
+    cos = np.clip(np.dot(a64 / na, b64 / nb), -1.0, 1.0)
+    omega = math.acos(cos)
+    if omega < 1e-6:
+        return ((1 - t) * a64 + t * b64).astype(np.float32)
+    out = (math.sin((1 - t) * omega) * a64 + math.sin(t * omega) * b64) / math.sin(omega)
+    return out.astype(np.float32)
+
+
+def z_for_walk(seed: float, dim: int) -> np.ndarray:
+    """Whole seeds give their own latent exactly; fractional ones slerp between floor and floor + 1."""
+    seed = check_seed(seed)
+    if isinstance(seed, int):
+        return z_for_seed(seed, dim)
+    lo = int(math.floor(seed))
+    t = seed - lo
+    return slerp(z_for_seed(lo, dim), z_for_seed(lo + 1, dim), t)
+
+
+# ------------------------------------------------------------------------------------------------ model
+class _Synthesis(torch.nn.Module):
+    """w -> uint8-ready images in 0..255 (the part worth exporting to ONNX)."""
+
+    def __init__(self, g):
+        super().__init__()
+        self.g = g
+
+    def forward(self, w):
+        return (self.g(w) + 1) * 127.5
+
+
+class Explorer:
+    """A loaded generator with its directions; renders states. Stateless per call (safe to share)."""
+
+    def __init__(self, module: torch.nn.Module, name: str = DEFAULT_MODEL, backend: str | None = None):
+        self.module, self.name = module, name
+        self.device = next(module.parameters()).device
+        cfg = module.config
+        self.z_dim, self.w_dim = cfg.z_dim, cfg.w_dim
+        self.size = module.resolution
+        self.w_avg = module.w_avg.detach().float().cpu().numpy()
+        self.dirs = module.directions.detach().float().cpu().numpy()
+        self.std = module.direction_std.detach().float().cpu().numpy()
+        self.onnx = None
+        if (backend or ("onnx" if onnx_wanted(self.device) else "torch")) == "onnx":
+            try:
+                self.onnx = OnnxModule(_Synthesis(module).eval(), (torch.zeros(2, self.w_dim),), ["w"],
+                                       dynamic_axes={"w": {0: "n"}, "out": {0: "n"}})
+            except Exception as e:  # noqa: BLE001 - PyTorch still works, only slower
+                warnings.warn(f"ONNX Runtime unavailable for the generator ({e}); using PyTorch eager")
+
+    @property
+    def backend(self) -> str:
+        return "onnxruntime" if self.onnx is not None else f"torch ({self.device.type})"
+
+    @property
+    def n_directions(self) -> int:
+        return int((self.std > 0).sum()) or len(self.std)
+
+    # -- latents
+    def mapping(self, z: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.module.mapping(torch.from_numpy(np.atleast_2d(z)).to(self.device)).float().cpu().numpy()
+
+    def w_for(self, state: ExploreState) -> np.ndarray:
+        """The state's final w (w_dim,): projected w or truncated mapping(z(seed)), plus slider offsets."""
+        state.validate()
+        if state.w is not None:
+            w = np.asarray(state.w, np.float32)
+            if w.shape != (self.w_dim,):
+                raise ExploreError(f"The state's w has {w.size} numbers; model {self.name} needs {self.w_dim}.")
+        else:
+            w = self.w_avg + state.psi * (self.mapping(z_for_walk(state.seed, self.z_dim))[0] - self.w_avg)
+        return (w + self.offset(state.directions)).astype(np.float32)
+
+    def offset(self, values) -> np.ndarray:
+        v = np.zeros(len(self.std), np.float32)
+        vals = np.asarray(values, np.float32)[: len(v)]
+        v[: len(vals)] = vals
+        return (v * self.std) @ self.dirs
+
+    # -- images
+    def render(self, ws: np.ndarray) -> np.ndarray:
+        """(N, w_dim) -> (N, size, size, 3) uint8."""
+        ws = np.ascontiguousarray(np.atleast_2d(ws), np.float32)
+        if self.onnx is not None:
+            x = self.onnx(ws)
+        else:
+            with torch.inference_mode():
+                x = ((self.module(torch.from_numpy(ws).to(self.device)) + 1) * 127.5).float().cpu().numpy()
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+    def image(self, state: ExploreState) -> np.ndarray:
+        return self.render(self.w_for(state)[None])[0]
+
+    def variations(self, state: ExploreState, n: int = 16, spread: float = 1.0, seed: int = 0) -> np.ndarray:
+        """The current image first, then ``n - 1`` neighbours: random offsets along the directions (in σ)."""
+        n = int(np.clip(n, 1, 64))
+        spread = _finite(spread, "spread", 0.0, 5.0)
+        base = self.w_for(state)
+        rng = np.random.default_rng(int(seed))
+        offs = rng.standard_normal((n - 1, len(self.std))).astype(np.float32) * spread
+        ws = np.concatenate([base[None], base[None] + (offs * self.std) @ self.dirs])
+        return self.render(ws)
+
+    def interpolate(self, seed_a, seed_b, frames: int = 48, psi: float = 0.7, directions=()) -> np.ndarray:
+        """Frames of the slerp from seed A's latent to seed B's (both ends exactly the seeds' images)."""
+        frames = int(_finite(frames, "frames", 2, MAX_FRAMES))
+        psi = _finite(psi, "ψ (truncation)", *PSI_RANGE)
+        za, zb = z_for_walk(seed_a, self.z_dim), z_for_walk(seed_b, self.z_dim)
+        zs = np.stack([slerp(za, zb, t) for t in np.linspace(0.0, 1.0, frames)])
+        zs[0], zs[-1] = za, zb
+        ws = self.w_avg + psi * (self.mapping(zs) - self.w_avg) + self.offset(directions)
+        return np.concatenate([self.render(ws[i:i + 32]) for i in range(0, len(ws), 32)])
+
+    # -- projection
+    def project(self, image, steps: int = 150, lr: float = 0.05, progress: Progress | None = None,
+                seed: int = 0) -> tuple[ExploreState, np.ndarray, dict]:
+        """Find w whose image matches ``image`` (any picture: centre-cropped to a square, resized).
+
+        Adam on w from w_avg, pixel MSE at full and half resolution. Returns (state with w, the target as
+        the model sees it (size, size, 3) uint8, report with the errors before and after).
+        """
+        steps = int(_finite(steps, "steps", 1, 2000))
+        target_u8 = to_model_input(image, self.size)
+        target = torch.from_numpy(target_u8.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1).to(self.device)
+        w = torch.tensor(self.w_avg[None], device=self.device, requires_grad=True)
+        opt = torch.optim.Adam([w], lr=lr)
+
+        def loss_of(img):
+            return (torch.nn.functional.mse_loss(img, target)
+                    + torch.nn.functional.mse_loss(torch.nn.functional.avg_pool2d(img, 2),
+                                                   torch.nn.functional.avg_pool2d(target, 2)))
+        with torch.enable_grad():
+            first = best = None
+            best_w = w.detach().clone()
+            for i in range(steps):
+                loss = loss_of(self.module(w))
+                val = float(loss.detach())
+                first = val if first is None else first
+                if best is None or val < best:
+                    best, best_w = val, w.detach().clone()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if progress:
+                    progress(i + 1, steps)
+        with torch.inference_mode():
+            final = float(loss_of(self.module(w.detach())))
+        if final < best:
+            best, best_w = final, w.detach().clone()
+        state = ExploreState(model=self.name, seed=0, psi=1.0, directions=[0.0] * self.n_directions,
+                             w=[float(v) for v in best_w[0].cpu().numpy()])
+        return state, target_u8, {"loss_start": first, "loss_end": best, "steps": steps}
+
+
+def to_model_input(image, size: int) -> np.ndarray:
+    """Any picture -> (size, size, 3) uint8: alpha composited on white, centre square crop, area resize."""
+    img = open_image(image) if not isinstance(image, np.ndarray) else Image.fromarray(image)
+    rgba = np.asarray(img.convert("RGBA"), np.float32)
+    rgb = rgba[..., :3] * (rgba[..., 3:] / 255) + 255 * (1 - rgba[..., 3:] / 255)
+    h, w = rgb.shape[:2]
+    s = min(h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    crop = rgb[y:y + s, x:x + s]
+    interp = cv2.INTER_AREA if s > size else cv2.INTER_CUBIC
+    return np.clip(np.rint(cv2.resize(crop, (size, size), interpolation=interp)), 0, 255).astype(np.uint8)
+
+
+_EXPLORERS: dict[tuple[str, str], Explorer] = {}
+
+
+def get_explorer(name: str = DEFAULT_MODEL, device: str | None = None) -> Explorer:
+    key = (name, str(device))
+    if key not in _EXPLORERS:
+        from ..store import load
+        _EXPLORERS[key] = Explorer(load(name, device=device), name)
+    return _EXPLORERS[key]
+
+
+# ------------------------------------------------------------------------------------------------ output
+def upscale(img: np.ndarray, size: int = DISPLAY_SIZE) -> Image.Image:
+    """Crisp (nearest-neighbour) enlargement to ``size`` px (an integer factor when possible)."""
+    pil = Image.fromarray(img)
+    factor = max(1, int(size) // pil.width)
+    return pil.resize((pil.width * factor, pil.height * factor), Image.NEAREST)
+
+
+def tile(images: np.ndarray, cols: int | None = None, gap: int = 2) -> np.ndarray:
+    n, h, w, c = images.shape
+    cols = cols or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    out = np.full((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, c), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, k = divmod(i, cols)
+        out[r * (h + gap):r * (h + gap) + h, k * (w + gap):k * (w + gap) + w] = im
+    return out
+
+
+def save_png(img: Image.Image, path: str | Path, state: ExploreState | None = None) -> Path:
+    info = PngImagePlugin.PngInfo()
+    if state is not None:
+        info.add_text(STATE_KEY, state.to_json())
+    img.save(path, format="PNG", pnginfo=info)
+    return Path(path)
+
+
+def state_from_png(path: str | Path) -> ExploreState:
+    with Image.open(path) as im:
+        text = (getattr(im, "text", None) or {}).get(STATE_KEY)
+    if not text:
+        raise ExploreError("This PNG carries no explorer state (it was not saved by imgen's Explore tab).")
+    return ExploreState.from_json(text)
+
+
+def save_gif(frames: np.ndarray, path: str | Path, fps: float = 24, size: int = DISPLAY_SIZE) -> Path:
+    ims = [upscale(f, size) for f in frames]
+    ims[0].save(path, save_all=True, append_images=ims[1:], duration=int(round(1000 / fps)), loop=0,
+                optimize=False, disposal=1)
+    return Path(path)
+
+
+def frame_strip(frames: np.ndarray, n: int = 8) -> np.ndarray:
+    idx = np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int)
+    return tile(frames[idx], cols=len(idx))
