@@ -41,7 +41,8 @@ def _unit(u8: torch.Tensor) -> torch.Tensor:
     return u8.float().div(127.5).sub(1)
 
 
-def train_classifier(out: Path, folder: Path = KAOKORE, epochs: int = 8, batch: int = 64, seed: int = 0) -> dict:
+def train_classifier(out: Path, folder: Path = KAOKORE, epochs: int = 8, batch: int = 64, seed: int = 0,
+                     widths=(16, 32, 64, 128)) -> dict:
     """Train the label classifier on the train split; report held-out accuracy; export to ``out``."""
     from ..training.export import export_safetensors
     from ..training.train_gan import load_set
@@ -51,7 +52,7 @@ def train_classifier(out: Path, folder: Path = KAOKORE, epochs: int = 8, batch: 
     y_tr = torch.tensor([classes.index(kaokore_label(p)) for p in train])
     y_he = torch.tensor([classes.index(kaokore_label(p)) if kaokore_label(p) in classes else -1 for p in held])
     x_tr, x_he = load_set(train), load_set(held)
-    model = build_model("label_classifier", {"classes": list(classes)})
+    model = build_model("label_classifier", {"classes": list(classes), "widths": list(widths)})
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     steps = epochs * (len(train) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
@@ -66,6 +67,8 @@ def train_classifier(out: Path, folder: Path = KAOKORE, epochs: int = 8, batch: 
         loss.backward()
         opt.step()
         sched.step()
+        if step % 50 == 0 or step == steps - 1:
+            print(f"classifier step {step + 1}/{steps} loss {loss.item():.3f} ({time.time() - t0:.0f} s)", flush=True)
     model.eval()
     with torch.inference_mode():
         pred = torch.cat([model(_unit(x_he[i:i + 256])).argmax(1) for i in range(0, len(x_he), 256)])

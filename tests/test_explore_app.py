@@ -1,0 +1,111 @@
+"""The Explore tab through the HTTP API with the shipped generator (smoke): outputs checked, sessions isolated."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+gr = pytest.importorskip("gradio")
+pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+from imgen.tasks.explore import state_from_png  # noqa: E402
+from imgen.ui.common import sample_image  # noqa: E402
+from imgen.ui.explore_tab import N_SLIDERS, model_names  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not model_names(), reason="no explorer model registered")
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    import app
+    demo = app.build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=None)
+    yield url
+    demo.close()
+
+
+@pytest.fixture
+def client(app_url, tmp_path):
+    c = Client(app_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path))
+    yield c
+    c.close()
+
+
+def _model():
+    return model_names()[0]
+
+
+def _pixels(path):
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_endpoints_are_named(client):
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/sample", "/variations", "/interpolate", "/project", "/apply_state"} <= set(api)
+
+
+def test_sample_is_reproducible_and_carries_its_state(client):
+    dirs = [0.0] * N_SLIDERS
+    img, download, state = client.predict(_model(), 5, 0, 0.7, *dirs, api_name="/sample")
+    again, _, _ = client.predict(_model(), 5, 0, 0.7, *dirs, api_name="/sample")
+    assert np.array_equal(_pixels(img), _pixels(again))
+    assert Image.open(img).size == (512, 512)
+    s = json.loads(state)
+    assert s["seed"] == 5 and s["psi"] == 0.7 and s["model"] == _model()
+    assert state_from_png(download).seed == 5                      # the download embeds the state
+    dirs[0] = 2.5
+    moved, _, _ = client.predict(_model(), 5, 0, 0.7, *dirs, api_name="/sample")
+    assert np.abs(_pixels(moved).astype(int) - _pixels(img)).mean() > 1
+
+
+def test_state_json_reproduces_the_image(client):
+    dirs = [0.0] * N_SLIDERS
+    dirs[1] = -1.5
+    img, _, state = client.predict(_model(), 11, 0.25, 0.8, *dirs, api_name="/sample")
+    controls = client.predict(state, api_name="/apply_state")
+    assert controls[0] == _model() and controls[1] == 11 and abs(controls[2] - 0.25) < 1e-9
+    again, _, _ = client.predict(*controls[:4 + N_SLIDERS], api_name="/sample")
+    assert np.array_equal(_pixels(img), _pixels(again))
+
+
+def test_variations_and_interpolation(client):
+    grid = client.predict(_model(), 2, 0, 0.7, 1.0, *[0.0] * N_SLIDERS, api_name="/variations")
+    assert Image.open(grid).size[0] > 512
+    gif, strip = client.predict(_model(), 1, 2, 8, 0.7, api_name="/interpolate")
+    g = Image.open(gif)
+    assert g.n_frames == 8
+    first = np.asarray(g.convert("RGB"))
+    one, _, _ = client.predict(_model(), 1, 0, 0.7, *[0.0] * N_SLIDERS, api_name="/sample")
+    small = np.asarray(Image.open(one).convert("RGB").resize(g.size, Image.NEAREST))
+    assert np.abs(first.astype(int) - small).mean() < 6       # the GIF starts at seed 1's image (GIF palette)
+    s = _pixels(strip)
+    assert np.array_equal(s[:128, :128], _pixels(one)[::4, ::4])  # the lossless strip: exactly seed 1's image
+    assert Image.open(strip).size[0] > Image.open(strip).size[1]
+
+
+def test_projection_and_sessions_do_not_mix(app_url, tmp_path):
+    a = Client(app_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "a"))
+    b = Client(app_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "b"))
+    try:
+        pair, state, report = a.predict(_model(), handle_file(sample_image("astronaut.png")), 20, api_name="/project")
+        assert "w" in json.loads(state) and "Reconstruction error" in report
+        # the projected latent is session state: A's sliders now edit it, B's session is untouched
+        _, _, sa = a.predict(_model(), 0, 0, 0.7, *[0.0] * N_SLIDERS, api_name="/sample")
+        _, _, sb = b.predict(_model(), 0, 0, 0.7, *[0.0] * N_SLIDERS, api_name="/sample")
+        assert "w" in json.loads(sa) and "w" not in json.loads(sb)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_bad_inputs_are_sentences(client):
+    from gradio_client.exceptions import AppError
+    with pytest.raises(AppError, match="must be|minimum"):
+        client.predict(_model(), -4, 0, 0.7, *[0.0] * N_SLIDERS, api_name="/sample")
+    with pytest.raises(AppError, match="JSON"):
+        client.predict("{not json", api_name="/apply_state")
+    ok, _, _ = client.predict(_model(), 10 ** 18, 0, 0.7, *[0.0] * N_SLIDERS, api_name="/sample")  # huge seed
+    assert Image.open(ok).size == (512, 512)
