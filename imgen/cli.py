@@ -184,8 +184,11 @@ def eval_gan(args) -> int:
         info = gan.train_classifier(out, epochs=args.epochs)
         from .store import update_entry
         from .training.export import sha256_file
+        from safetensors import safe_open
+        with safe_open(str(out), "pt") as f:
+            config = json.loads(f.metadata()["config"])
         update_entry(gan.CLASSIFIER, task="evaluation", arch="label_classifier", file=out.name,
-                     sha256=sha256_file(out), config={"classes": info["classes"]}, licence="cc-by-sa-4.0",
+                     sha256=sha256_file(out), config=config, licence="cc-by-sa-4.0",
                      data="KaoKore train split (labels from the file names)")
         print(json.dumps(info, indent=2))
         if args.json:
@@ -256,8 +259,14 @@ def cmd_bench(args) -> int:
         report = speed.denoise_vs_ffdnet(args.data, limit=args.limit or 8, repeats=args.repeats)
     elif args.what == "denoise-large":
         report = speed.denoise_large(args.width, args.height, source=args.source)
+    elif args.what == "explore":
+        from .evaluation.explore_speed import bench
+        report = bench(args.model or "kaokore-gan", repeats=max(args.repeats, 20))
     elif args.what == "inpaint":
         report = inpaint.speed_vs_ffdnet(args.size, repeats=args.repeats)
+    elif args.what == "load":
+        from .evaluation.load_test import run_load_test
+        report = run_load_test(users=args.users, requests_per_user=args.requests, timeout_s=args.timeout)
     else:
         report = inpaint.large_image_timing(args.width, args.height, model=args.model, mode=args.mode,
                                             max_side=args.max_side, repeats=args.repeats)
@@ -350,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("bench", help="speed benchmarks on this machine (each model vs FFDNet; a 12 MP photo)")
-    s.add_argument("what", choices=["denoise", "denoise-large", "inpaint", "inpaint-large"])
+    s.add_argument("what", choices=["denoise", "denoise-large", "inpaint", "inpaint-large", "explore", "load"])
     s.add_argument("--data", default=None, help="denoise: folder of images to time on")
     s.add_argument("--limit", type=int, default=None)
     s.add_argument("--repeats", type=int, default=3)
@@ -358,9 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--width", type=int, default=4000)
     s.add_argument("--height", type=int, default=3000)
     s.add_argument("--source", default=None, help="denoise-large: photo to upscale (default: a synthetic pattern)")
-    s.add_argument("--model", default=None, help="inpaint-large: model name (default: the untrained default-config network)")
+    s.add_argument("--model", default=None, help="inpaint-large: model name (default: the untrained default-config "
+                                                 "network); explore: the generator (default kaokore-gan)")
     s.add_argument("--mode", choices=["crop", "resize"], default="crop", help="inpaint-large")
     s.add_argument("--max-side", type=int, default=512, help="inpaint-large")
+    s.add_argument("--users", type=int, default=16, help="load: concurrent API clients")
+    s.add_argument("--requests", type=int, default=6, help="load: requests per client")
+    s.add_argument("--timeout", type=float, default=300, help="load: time limit of each phase, s")
     s.add_argument("--json", default=None)
     s.set_defaults(func=cmd_bench)
     return p
