@@ -150,6 +150,55 @@ def cmd_inpaint(args) -> int:
     return 1 if failed else 0
 
 
+# ------------------------------------------------------------------------------------------ stylize
+def cmd_stylize(args) -> int:
+    from tqdm import tqdm
+    from .image_io import open_image
+    from .store import StoreError
+    from .tasks.stylize import REFERENCE, default_style, get_stylizer, stylize_image
+    if not 0 <= args.strength <= 1:
+        raise SystemExit(f"stylize: --strength must be between 0 and 1, not {args.strength:g}")
+    if args.max_side < 16:
+        raise SystemExit(f"stylize: --max-side must be at least 16, not {args.max_side}")
+    style = args.style or (REFERENCE if args.reference else default_style())
+    reference = None
+    if style == REFERENCE:
+        if not args.reference:
+            raise SystemExit("stylize: --style reference needs --reference IMAGE "
+                             "(or name a trained style; see 'python -m imgen models')")
+        try:
+            reference = open_image(args.reference)
+        except ImageInputError as e:
+            raise SystemExit(f"stylize: --reference: {e}") from None
+    else:
+        try:
+            get_stylizer(style, args.device)
+        except StoreError as e:
+            print(f"stylize: {e}", file=sys.stderr)
+            return 2
+    paths = expand_inputs(args.inputs)
+    if not paths:
+        raise SystemExit("stylize: no images found in the given inputs")
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    bar = tqdm(paths, unit="img", disable=args.quiet or len(paths) == 1)
+    for p in bar:
+        bar.set_postfix_str(p.name)
+        try:
+            res = stylize_image(p, style, reference=reference, strength=args.strength, max_side=args.max_side,
+                                method=args.method, device=args.device)
+        except (ImageInputError, ValueError) as e:
+            tqdm.write(f"{p}: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        dest = out_dir / (p.stem + ".png")
+        res.image.save(dest)
+        notes = "".join(f"\n  note: {n}" for n in res.notes)
+        tqdm.write(f"{p} -> {dest}  ({res.style}, {res.backend}, {res.seconds:.2f} s){notes}")
+    return 1 if failed else 0
+
+
 # --------------------------------------------------------------------------------------------- eval
 def cmd_eval(args) -> int:
     if args.task in ("denoise", "inpaint") and not args.data:
@@ -168,8 +217,31 @@ def cmd_eval(args) -> int:
             raise SystemExit(f"eval inpaint: {e}") from None
     elif args.task == "gan":
         return eval_gan(args)
+    elif args.task == "stylize":
+        return eval_stylize(args)
     else:
         raise SystemExit(f"unknown task {args.task}")
+    print(format_table(report))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def eval_stylize(args) -> int:
+    from .evaluation.stylize import PAINTINGS, evaluate_stylize, format_table
+    from .store import StoreError
+    from .tasks.stylize import trained_styles
+    if not args.data:
+        raise SystemExit("eval stylize needs --data DIR (photos never trained on, e.g. CBSD68)")
+    model = args.model or next(iter(trained_styles()), None)
+    try:
+        report = evaluate_stylize(args.data, model=model, paintings=args.paintings or PAINTINGS,
+                                  strength=1.0 if args.strength is None else args.strength,
+                                  max_side=args.max_side, limit=args.limit, device=args.device)
+    except StoreError as e:
+        raise SystemExit(f"eval stylize: {e}") from None
+    report["command"] = "python -m imgen eval stylize " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
     print(format_table(report))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -264,6 +336,13 @@ def cmd_bench(args) -> int:
         report = bench(args.model or "kaokore-gan", repeats=max(args.repeats, 20))
     elif args.what == "inpaint":
         report = inpaint.speed_vs_ffdnet(args.size, repeats=args.repeats)
+    elif args.what == "stylize":
+        from .evaluation.stylize import bench
+        report = bench(args.model, size=args.size, width=args.width, height=args.height,
+                       max_side=args.max_side, repeats=max(args.repeats, 5))
+    elif args.what == "app":
+        from .evaluation.app_startup import measure
+        report = measure(warm_cache=args.warm)
     elif args.what == "load":
         from .evaluation.load_test import run_load_test
         report = run_load_test(users=args.users, requests_per_user=args.requests, timeout_s=args.timeout)
@@ -319,6 +398,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_inpaint)
 
+    s = sub.add_parser("stylize", help="turn photos into paintings (a trained style) or give them a reference's colours",
+                       description="Trained style: --style NAME (see 'python -m imgen models', task stylize). "
+                                   "Classical colour and tone transfer: --reference IMAGE (--style reference).")
+    s.add_argument("inputs", nargs="+", help="image files and/or folders")
+    s.add_argument("-o", "--output", required=True, help="output folder (PNG files, same names)")
+    s.add_argument("--style", default=None, help="a trained style's model name, or 'reference' (default: "
+                                                  "reference when --reference is given, else the first trained style)")
+    s.add_argument("--reference", default=None, help="an image whose colours and tones to take (--style reference)")
+    s.add_argument("--method", choices=["reinhard", "histogram"], default="reinhard",
+                   help="reference transfer: reinhard (Lab mean/spread, default) or histogram (matching per channel)")
+    s.add_argument("--strength", type=float, default=0.8, help="0..1 blend with the original (default 0.8)")
+    s.add_argument("--max-side", type=int, default=768, help="long side the painting model runs at (default 768); "
+                                                             "the result always has the input's size")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_stylize)
+
     s = sub.add_parser("sample", help="draw images from a latent-space generator (PNG with the state in its metadata)")
     s.add_argument("--model", default="kaokore-gan")
     s.add_argument("--seed", type=float, default=0, help="whole number >= 0 (fractional: seed walk)")
@@ -340,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_interpolate)
 
     s = sub.add_parser("eval", help="benchmark a model on an evaluation set (prints a table, writes JSON)")
-    s.add_argument("task", choices=["denoise", "inpaint", "gan"])
+    s.add_argument("task", choices=["denoise", "inpaint", "gan", "stylize"])
     s.add_argument("--data", default=None, help="folder of evaluation images (denoise, inpaint)")
     s.add_argument("--reference", nargs="*", default=None, help="gan: weaker generators (.safetensors snapshots) to compare")
     s.add_argument("--n", type=int, default=5000, help="gan: samples per generator")
@@ -354,23 +449,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default=None, help="model name, or a classical baseline (nlm, bm3d; inpaint: telea, ns)")
     s.add_argument("--mode", choices=["crop", "resize"], default="resize",
                    help="inpaint: how the model is run (default resize: the whole image, at most --max-side px)")
-    s.add_argument("--max-side", type=int, default=512, help="inpaint: processing size (default 512)")
+    s.add_argument("--max-side", type=int, default=None, help="inpaint: processing size (default 512); "
+                                                              "stylize: the model's (default 768)")
+    s.add_argument("--paintings", default=None, help="stylize: the style target's paintings (default: Titian)")
+    s.add_argument("--strength", type=float, default=None, help="stylize: the model's strength (default 1)")
     s.add_argument("--json", default=None, help="write the report here")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("bench", help="speed benchmarks on this machine (each model vs FFDNet; a 12 MP photo)")
-    s.add_argument("what", choices=["denoise", "denoise-large", "inpaint", "inpaint-large", "explore", "load"])
+    s.add_argument("what", choices=["denoise", "denoise-large", "inpaint", "inpaint-large", "explore", "load", "stylize", "app"])
     s.add_argument("--data", default=None, help="denoise: folder of images to time on")
     s.add_argument("--limit", type=int, default=None)
     s.add_argument("--repeats", type=int, default=3)
-    s.add_argument("--size", type=int, default=512, help="inpaint: image side")
+    s.add_argument("--size", type=int, default=512, help="inpaint, stylize: image side")
     s.add_argument("--width", type=int, default=4000)
     s.add_argument("--height", type=int, default=3000)
     s.add_argument("--source", default=None, help="denoise-large: photo to upscale (default: a synthetic pattern)")
     s.add_argument("--model", default=None, help="inpaint-large: model name (default: the untrained default-config "
                                                  "network); explore: the generator (default kaokore-gan)")
     s.add_argument("--mode", choices=["crop", "resize"], default="crop", help="inpaint-large")
-    s.add_argument("--max-side", type=int, default=512, help="inpaint-large")
+    s.add_argument("--max-side", type=int, default=None, help="inpaint-large (default 512); stylize (default 768)")
+    s.add_argument("--warm", action="store_true", help="app: keep the ONNX cache (default: a cold, empty one)")
     s.add_argument("--users", type=int, default=16, help="load: concurrent API clients")
     s.add_argument("--requests", type=int, default=6, help="load: requests per client")
     s.add_argument("--timeout", type=float, default=300, help="load: time limit of each phase, s")
@@ -385,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_threads()
     if args.command == "eval":
         args.sigma = [int(s) if float(s).is_integer() else s for s in args.sigma]
+    if args.command in ("eval", "bench") and args.max_side is None:   # the processing size's default per task
+        args.max_side = 768 if "stylize" in (getattr(args, "task", None), getattr(args, "what", None)) else 512
     try:
         return args.func(args) or 0
     except OSError as e:  # an output folder that cannot be created, a full disk...: one line, no traceback

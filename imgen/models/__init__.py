@@ -54,3 +54,4 @@ def _import_all() -> None:
     from . import inpaint_net  # noqa: F401
     from . import latent_gan  # noqa: F401
     from . import label_classifier  # noqa: F401
+    from . import stylize_net  # noqa: F401

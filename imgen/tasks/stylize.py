@@ -1,0 +1,342 @@
+"""Stylize: turn a user's photo (any mode, any size) into a painting, or give it the colours of a reference.
+
+Two kinds of style:
+
+- a trained painting model (task "stylize" in the registry; a CUT/FastCUT generator, :mod:`imgen.models.
+  stylize_net`), run through ONNX Runtime on CPU (PyTorch elsewhere);
+- ``"reference"``: a classical, instant colour and tone transfer from any picture the user gives:
+  Reinhard et al. 2001 (match the mean and spread of each channel in CIE Lab; the default: it moves the
+  overall palette and keeps the photo's own contrast structure) or histogram matching (each RGB channel's
+  cumulative histogram mapped onto the reference's, as ``skimage.exposure.match_histograms``; stronger, can
+  posterise).
+
+Large photos: the network runs on the whole photo scaled so its long side is at most ``max_side`` (never
+tiled: the generator's instance norm uses whole-image statistics, and tiles would each get their own).
+The *change* it makes at that size (output - input) is upsampled to full size and added to the
+full-resolution photo, so the result has the input's size and keeps its fine detail; memory stays a few
+full-size buffers (a 12-megapixel photo takes < 1 GB). The reference transfer is a per-pixel colour map
+(Lab affine or a lookup table) applied at full resolution in bands of rows.
+
+``strength`` (0..1) blends with the original: 0 returns the input's pixels bit for bit. Alpha is split off
+and re-attached unchanged; gray input comes back gray (the stylized colour image converted to luma).
+"""
+from __future__ import annotations
+
+import time
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..image_io import crop_to, join_alpha, open_image, pad_to_multiple, split_alpha
+from ..runtime import OnnxModule, onnx_wanted
+
+REFERENCE = "reference"
+METHODS = ("reinhard", "histogram")
+DEFAULT_MAX_SIDE = 768             # processing size of the network (long side), chosen for speed
+MAX_PROCESSING_SIDE = 2048         # larger processing sizes are capped (memory: ~1 GB of activations there)
+DEFAULT_STRENGTH = 0.8
+STATS_SIDE = 512                   # colour statistics are taken on copies at most this large (long side)
+BAND_ROWS = 256                    # rows per band when a colour map is applied at full resolution
+
+Progress = Callable[[int, int], None]
+
+
+# ------------------------------------------------------------------------------------------- network
+class NetworkStylizer:
+    """Runs a stylize generator on uint8 (h, w, 3) RGB -> float32 (h, w, 3) on the 0..255 scale.
+
+    CPU: ONNX Runtime (exported once, cached; see :mod:`imgen.runtime`), else PyTorch eager with
+    ``torch.inference_mode``. Sides are padded (reflection) to the network's multiple and, for tiny images,
+    (replication) to its minimum side; the padding is cropped off again.
+    """
+
+    def __init__(self, module: torch.nn.Module, backend: str | None = None):
+        self.module = module
+        self.device = next(module.parameters()).device
+        self.multiple = getattr(module, "multiple", 4)
+        self.min_side = getattr(module, "min_side", 16)
+        self.onnx = None
+        if (backend or ("onnx" if onnx_wanted(self.device) else "torch")) == "onnx":
+            try:
+                with warnings.catch_warnings():  # the TorchScript exporter is chatty about traced shapes
+                    warnings.simplefilter("ignore")
+                    self.onnx = OnnxModule(module, (torch.zeros(1, 3, 64, 64),), ["x"])
+            except Exception as e:  # noqa: BLE001 - an export problem must not stop inference: PyTorch still works
+                warnings.warn(f"ONNX Runtime unavailable for the stylizer ({e}); using PyTorch eager")
+        if self.onnx is None:
+            self.module.eval()
+
+    @property
+    def backend(self) -> str:
+        return "onnxruntime" if self.onnx is not None else f"torch ({self.device.type})"
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32).transpose(2, 0, 1) / 255.0)[None]
+        h, w = x.shape[-2:]
+        x, _ = pad_to_multiple(x, self.multiple)
+        ph, pw = max(0, self.min_side - x.shape[-2]), max(0, self.min_side - x.shape[-1])
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        with torch.inference_mode():
+            if self.onnx is not None:
+                y = torch.from_numpy(self.onnx(x.numpy()))
+            else:
+                y = self.module(x.to(self.device)).float().cpu()
+        return crop_to(y, (h, w))[0].permute(1, 2, 0).numpy() * 255.0
+
+
+_BY_NAME: dict[tuple[str, str], NetworkStylizer] = {}
+_BY_MODULE: "weakref.WeakKeyDictionary[torch.nn.Module, NetworkStylizer]" = weakref.WeakKeyDictionary()
+
+
+def get_stylizer(model: Any, device: str | None = None):
+    """A callable ``uint8 (h, w, 3) -> float (h, w, 3)`` for a registered model name, a loaded module, or a
+    stylizer object / callable (returned as it is)."""
+    if isinstance(model, str):
+        key = (model, str(device))
+        if key not in _BY_NAME:
+            from ..store import load
+            _BY_NAME[key] = NetworkStylizer(load(model, device=device))
+        return _BY_NAME[key]
+    if isinstance(model, torch.nn.Module):
+        if model not in _BY_MODULE:
+            _BY_MODULE[model] = NetworkStylizer(model)
+        return _BY_MODULE[model]
+    if callable(model):
+        return model
+    raise ValueError(f"Unknown style model {model!r}.")
+
+
+def trained_styles() -> list[str]:
+    """Names of the registered stylize models (task "stylize"), registry order; [] if none or unreadable."""
+    from ..store import StoreError, entries_for_task
+    try:
+        return [e.name for e in entries_for_task("stylize")]
+    except StoreError:
+        return []
+
+
+def default_style() -> str:
+    """The first trained style, or "reference" when none is registered."""
+    names = trained_styles()
+    return names[0] if names else REFERENCE
+
+
+# ------------------------------------------------------------------------------------ colour transfer
+def _small(rgb: np.ndarray, side: int = STATS_SIDE) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    s = side / max(h, w)
+    if s >= 1:
+        return rgb
+    return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
+def _weights_small(alpha: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
+    """Which pixels count for colour statistics: opaque ones (alpha > 0); None = all."""
+    if alpha is None:
+        return None
+    a = alpha if alpha.shape == shape else cv2.resize(alpha, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    keep = a > 0
+    return keep if keep.any() else None
+
+
+def _lab(rgb_u8: np.ndarray) -> np.ndarray:
+    """uint8 RGB -> float32 CIE Lab (L 0..100, a/b about -128..127), OpenCV's D65 conversion."""
+    return cv2.cvtColor(rgb_u8.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2Lab)
+
+
+def lab_stats(rgb_u8: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation in Lab (over ``keep`` pixels if given)."""
+    lab = _lab(rgb_u8).reshape(-1, 3)
+    if keep is not None:
+        lab = lab[keep.reshape(-1)]
+    return lab.mean(0), lab.std(0)
+
+
+def _apply_bands(rgb: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], strength: float) -> np.ndarray:
+    """``rgb + strength * (fn(rgb) - rgb)`` band by band (bounded memory), rounded to uint8."""
+    out = np.empty_like(rgb)
+    for y0 in range(0, rgb.shape[0], BAND_ROWS):
+        band = rgb[y0:y0 + BAND_ROWS]
+        mapped = fn(band)
+        if strength < 1:
+            src = band.astype(np.float32)
+            mapped = src + np.float32(strength) * (mapped - src)
+        out[y0:y0 + BAND_ROWS] = np.clip(np.rint(mapped), 0, 255).astype(np.uint8)
+    return out
+
+
+def reinhard_map(src_stats, ref_stats) -> Callable[[np.ndarray], np.ndarray]:
+    """The Lab mean/std transfer of Reinhard et al. (2001) as a function uint8 RGB -> float RGB 0..255."""
+    (ms, ss), (mr, sr) = src_stats, ref_stats
+    gain = np.clip(sr / np.maximum(ss, 1e-3), 0.0, 10.0).astype(np.float32)   # a flat channel: no blow-up
+    offset = (mr - ms * gain).astype(np.float32)
+
+    def fn(band: np.ndarray) -> np.ndarray:
+        lab = _lab(band)
+        lab *= gain
+        lab += offset
+        lab[..., 0] = np.clip(lab[..., 0], 0, 100)
+        return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0, 1) * 255.0
+    return fn
+
+
+def histogram_luts(src: np.ndarray, ref: np.ndarray, keep_src: np.ndarray | None = None,
+                   keep_ref: np.ndarray | None = None) -> np.ndarray:
+    """(3, 256) float lookup tables mapping each uint8 RGB channel of ``src`` onto ``ref``'s cumulative
+    histogram (the algorithm of ``skimage.exposure.match_histograms``, restricted to ``keep`` pixels)."""
+    luts = np.empty((3, 256), np.float64)
+    for c in range(3):
+        s = src[..., c] if keep_src is None else src[..., c][keep_src]
+        r = ref[..., c] if keep_ref is None else ref[..., c][keep_ref]
+        s_counts = np.bincount(s.reshape(-1), minlength=256)
+        r_counts = np.bincount(r.reshape(-1), minlength=256)
+        r_values = np.nonzero(r_counts)[0]
+        s_q = np.cumsum(s_counts) / max(1, s.size)
+        r_q = np.cumsum(r_counts[r_values]) / max(1, r.size)
+        luts[c] = np.interp(s_q, r_q, r_values)
+    return luts
+
+
+def histogram_map(luts: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    lut = luts.astype(np.float32)
+
+    def fn(band: np.ndarray) -> np.ndarray:
+        return np.stack([lut[c][band[..., c]] for c in range(3)], axis=-1)
+    return fn
+
+
+def transfer_colours(rgb: np.ndarray, ref_rgb: np.ndarray, method: str = "reinhard", strength: float = 1.0,
+                     alpha: np.ndarray | None = None, ref_alpha: np.ndarray | None = None) -> np.ndarray:
+    """Colour/tone transfer of uint8 RGB ``rgb`` towards ``ref_rgb`` (both (h, w, 3)), blended by ``strength``.
+
+    Statistics ignore fully transparent pixels of either image (``alpha``/``ref_alpha`` = 0).
+    """
+    if method == "reinhard":
+        s_small = _small(rgb)
+        r_small = _small(ref_rgb)
+        fn = reinhard_map(lab_stats(s_small, _weights_small(alpha, s_small.shape[:2])),
+                          lab_stats(r_small, _weights_small(ref_alpha, r_small.shape[:2])))
+    elif method == "histogram":
+        keep_s = None if alpha is None or not (alpha > 0).any() else alpha > 0
+        keep_r = None if ref_alpha is None or not (ref_alpha > 0).any() else ref_alpha > 0
+        fn = histogram_map(histogram_luts(rgb, ref_rgb, keep_s, keep_r))
+    else:
+        raise ValueError(f"The colour transfer method must be one of {', '.join(METHODS)}, not {method!r}.")
+    return _apply_bands(rgb, fn, strength)
+
+
+# ------------------------------------------------------------------------------------------------ task
+def _number(value: Any, what: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, not {str(value)[:40]!r}.") from None
+    if not np.isfinite(v):
+        raise ValueError(f"{what} must be a finite number, not {v}.")
+    return v
+
+
+def add_change(rgb: np.ndarray, small: np.ndarray, out_small: np.ndarray, strength: float) -> np.ndarray:
+    """``rgb + strength * upsample(out_small - small)`` as uint8, the full-size result of a change made at a
+    smaller size (bilinear upsampling of the change; the photo's full-resolution detail is kept)."""
+    h, w = rgb.shape[:2]
+    delta = out_small.astype(np.float32, copy=False) - small.astype(np.float32)
+    if delta.shape[:2] != (h, w):
+        delta = cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR)
+    if strength != 1:
+        delta *= np.float32(strength)
+    np.add(delta, rgb, out=delta)
+    np.rint(delta, out=delta)
+    np.clip(delta, 0, 255, out=delta)
+    return delta.astype(np.uint8)
+
+
+@dataclass
+class StylizeResult:
+    image: Image.Image               # the input's size; gray stays gray, alpha kept exactly
+    style: str                       # the model name, or "reference"
+    seconds: float                   # end to end (decoding excluded; model loading excluded)
+    backend: str = ""
+    processed_size: tuple[int, int] | None = None   # (w, h) the network ran at; None for reference / strength 0
+    notes: list[str] = field(default_factory=list)
+
+
+def stylize_image(image, style: Any = None, reference=None, strength: float = DEFAULT_STRENGTH,
+                  max_side: int = DEFAULT_MAX_SIDE, method: str = "reinhard", progress: Progress | None = None,
+                  device: str | None = None) -> StylizeResult:
+    """Stylize ``image`` (path, bytes, PIL or array).
+
+    ``style``: a registered stylize model's name (None: the first registered one, or "reference" if there
+    is none), a loaded generator module, or ``"reference"`` (colours and tones from ``reference``, an image
+    in any form ``image`` accepts, by ``method`` "reinhard" or "histogram"). ``strength`` 0..1 blends with
+    the original (0: the input's pixels unchanged). ``max_side``: the network's processing size (long side).
+    """
+    strength = _number(strength, "The strength")
+    if not 0 <= strength <= 1:
+        raise ValueError(f"The strength must be between 0 and 1 (0-100 %), not {strength:g}.")
+    max_side = int(_number(max_side, "The processing size (max side)"))
+    if max_side < 16:
+        raise ValueError("The processing size (max side) must be at least 16 px.")
+    notes: list[str] = []
+    if max_side > MAX_PROCESSING_SIDE:
+        notes.append(f"The processing size {max_side} px was capped at {MAX_PROCESSING_SIDE} px.")
+        max_side = MAX_PROCESSING_SIDE
+    if style is None or (isinstance(style, str) and not style.strip()):
+        style = REFERENCE if reference is not None else default_style()
+    is_ref = isinstance(style, str) and style.strip().lower() == REFERENCE
+    if is_ref and method not in METHODS:
+        raise ValueError(f"The colour transfer method must be one of {', '.join(METHODS)}, not {method!r}.")
+    if is_ref and reference is None:
+        raise ValueError("Colours from a reference need a reference image: upload one.")
+    img = open_image(image)
+    base, alpha = split_alpha(img)
+    gray = base.mode == "L"
+    ref_img = open_image(reference) if is_ref else None
+    stylizer = None if is_ref else get_stylizer(style, device)
+    name = REFERENCE if is_ref else (style if isinstance(style, str) else type(style).__name__)
+
+    t0 = time.perf_counter()
+    if strength == 0:
+        if progress:
+            progress(1, 1)
+        return StylizeResult(join_alpha(base, alpha), name, time.perf_counter() - t0,
+                             "none (strength 0)", None, ["Strength 0 %: the image is returned unchanged."])
+    rgb = np.asarray(base.convert("RGB") if gray else base)
+    a = np.asarray(alpha) if alpha is not None else None
+    h, w = rgb.shape[:2]
+    processed = None
+    if is_ref:
+        ref_base, ref_alpha = split_alpha(ref_img)
+        ref_rgb = np.asarray(ref_base.convert("RGB"))
+        out = transfer_colours(rgb, ref_rgb, method, strength, a,
+                               np.asarray(ref_alpha) if ref_alpha is not None else None)
+        backend = f"{'Reinhard Lab transfer' if method == 'reinhard' else 'histogram matching'} (NumPy/OpenCV)"
+    else:
+        scale = min(1.0, max_side / max(h, w))
+        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+        small = rgb if scale == 1 else cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+        out_small = stylizer(small)
+        if progress:
+            progress(1, 1)
+        out = add_change(rgb, small, out_small, strength)
+        processed = (sw, sh)
+        backend = getattr(stylizer, "backend", "custom")
+        if scale < 1:
+            notes.append(f"The painting model ran at {sw}×{sh} px (max side {max_side}); its changes were "
+                         f"brought to the full {w}×{h} px, which keeps the photo's fine detail.")
+    result = Image.fromarray(out, "RGB")
+    if gray:
+        result = result.convert("L")
+    if progress and is_ref:
+        progress(1, 1)
+    seconds = time.perf_counter() - t0
+    return StylizeResult(join_alpha(result, alpha), name, seconds, backend, processed, notes)
+

@@ -1,0 +1,93 @@
+"""The Stylize tab: a photo becomes a painting (a trained style) or takes its colours from a reference picture."""
+from __future__ import annotations
+
+import gradio as gr
+
+from ..image_io import load_image
+from ..tasks import stylize as task
+from .common import ImageUpload, NumberSlider, gpu, progress_callback, sample_image, save_png, user_errors
+
+REFERENCE_LABEL = "Colours and tones from a reference image"
+METHODS = {"Reinhard (Lab mean and spread)": "reinhard", "Histogram matching (per channel)": "histogram"}
+
+
+def style_choices() -> dict[str, str]:
+    """Dropdown label -> style: the trained painting models registered for "stylize", then the reference option."""
+    out = {f"Painting: {name} (trained network)": name for name in task.trained_styles()}
+    out[REFERENCE_LABEL] = task.REFERENCE
+    return out
+
+
+@gpu
+@user_errors
+def stylize(image, style: str | None = None, reference=None, strength: float = 80,
+            max_side: float = task.DEFAULT_MAX_SIDE, method: str = next(iter(METHODS)), progress=gr.Progress()):
+    """Returns ((before, after) paths for the slider, after path for download, a Markdown report)."""
+    if image is None:
+        raise gr.Error("Upload a photo first.")
+    choices = style_choices()
+    style = style or next(iter(choices))
+    name = choices.get(style, style)
+    if name not in choices.values():
+        raise gr.Error(f"Unknown style {style!r}; choose one of: {', '.join(choices)}.")
+    method_name = METHODS.get(method, method)
+    if method_name not in METHODS.values():
+        raise gr.Error(f"Unknown colour transfer method {method!r}; choose one of: {', '.join(METHODS)}.")
+    if name == task.REFERENCE and reference is None:
+        raise gr.Error("Upload a reference image to take the colours and tones from.")
+    res = task.stylize_image(image, name, reference=reference if name == task.REFERENCE else None,
+                             strength=float(strength) / 100.0, max_side=int(max_side), method=method_name,
+                             progress=progress_callback(progress, "Stylizing"))
+    w, h = res.image.size
+    how = (f"colours and tones from your reference ({method})" if name == task.REFERENCE
+           else f"painting model {name}" + (f" at {res.processed_size[0]}×{res.processed_size[1]} px"
+                                            if res.processed_size else ""))
+    lines = [f"{w}×{h} px in **{res.seconds:.2f} s**: {how}, strength {float(strength):g} % ({res.backend})."]
+    lines += res.notes
+    after = save_png(res.image, "stylized")
+    return (save_png(load_image(image), "before"), after), after, "\n\n".join(lines)
+
+
+def build() -> None:
+    choices = style_choices()
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = ImageUpload(label="Photo", sources=["upload", "clipboard"], elem_id="stylize-image")
+            style = gr.Dropdown(list(choices), value=next(iter(choices)), label="Style",
+                                info="A trained painting model (appears when its checkpoint is registered), or "
+                                     "the colours and tones of any picture you upload below.",
+                                elem_id="stylize-style")
+            reference = ImageUpload(label="Reference image (for “colours and tones from a reference”)",
+                                    sources=["upload", "clipboard"], height=200, elem_id="stylize-reference")
+            method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="Colour transfer method",
+                              info="Reinhard moves the overall palette; histogram matching copies it more "
+                                   "exactly (and can posterise).")
+            strength = NumberSlider(0, 100, value=80, step=1, label="Strength, % (0 = the original)")
+            max_side = NumberSlider(256, 1536, value=task.DEFAULT_MAX_SIDE, step=32,
+                                    label="Processing size (painting model), max side in px",
+                                    info="Larger = finer brushwork, slower. The result always has your photo's "
+                                         "full size.")
+            run = gr.Button("Stylize", variant="primary", elem_id="stylize-run")
+        with gr.Column(scale=2):
+            slider = gr.ImageSlider(label="Before / after", type="filepath", format="png", max_height=640,
+                                    elem_id="stylize-result")
+            download = gr.DownloadButton("Download result (full-resolution PNG)", elem_id="stylize-download")
+            report = gr.Markdown(elem_id="stylize-report")
+    inputs = [image, style, reference, strength, max_side, method]
+    outputs = [slider, download, report]
+    run.click(stylize, inputs, outputs, api_name="stylize", concurrency_limit=1, concurrency_id="model")
+    first = next(iter(choices))
+    reinhard, histogram = list(METHODS)
+    rows, labels = [], []
+    if first != REFERENCE_LABEL:
+        rows.append([sample_image("astronaut.png"), first, None, 80, task.DEFAULT_MAX_SIDE, reinhard])
+        labels.append("astronaut as a painting")
+    rows += [[sample_image("chelsea.png"), REFERENCE_LABEL, sample_image("coffee.png"), 100, task.DEFAULT_MAX_SIDE,
+              reinhard],
+             [sample_image("coffee.png"), REFERENCE_LABEL, sample_image("astronaut.png"), 80, task.DEFAULT_MAX_SIDE,
+              histogram]]
+    labels += ["cat with the coffee photo's colours (Reinhard)", "coffee with the astronaut's colours (histogram)"]
+    if first != REFERENCE_LABEL:
+        rows.append([sample_image("chelsea.png"), first, None, 100, task.DEFAULT_MAX_SIDE, reinhard])
+        labels.append("cat as a painting")
+    gr.Examples(rows, inputs, outputs, fn=stylize, cache_examples=True, cache_mode="lazy", example_labels=labels)
