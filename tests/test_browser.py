@@ -109,17 +109,20 @@ def _slug(name: str) -> str:
 
 def test_every_tab_renders_without_browser_errors(page, artifacts):
     pg = page.page
-    tabs = pg.locator("button[role=tab]")
+    tabs = pg.locator("[role=tablist]").first.locator("button[role=tab]")  # the app's tabs, not nested ones
     names = [tabs.nth(i).inner_text().strip() for i in range(tabs.count())]
     assert {"Inpaint", "Denoise", "About"} <= set(names), names
     for i, name in enumerate(names):
         tab = tabs.nth(i)
         tab.click()
         sync_api.expect(tab).to_have_attribute("aria-selected", "true")
-        panel = pg.locator("[role=tabpanel]:visible")
-        sync_api.expect(panel).to_have_count(1)
+        panel = pg.locator("[role=tabpanel]:visible").first  # a tab may hold tabs of its own (Explore)
+        sync_api.expect(panel).to_be_visible()
         assert panel.inner_text().strip(), f"tab {name!r} shows nothing"
-        pg.wait_for_load_state("networkidle")
+        try:  # the Explore tab's live image can keep a request open; do not wait on it forever
+            pg.wait_for_load_state("networkidle", timeout=5_000)
+        except sync_api.TimeoutError:
+            pass
         pg.wait_for_timeout(300)  # let lazily-mounted components (canvases, tables) finish rendering
         pg.screenshot(path=str(artifacts / f"tab-{i}-{_slug(name)}.png"), full_page=True)
     page.assert_no_errors()
@@ -220,7 +223,10 @@ def test_inpaint_a_mouse_stroke_changes_only_the_stroke(page, artifacts, tmp_pat
     before_url, after_url = (result.locator("img").nth(i).get_attribute("src") for i in range(2))
     sync_api.expect(pg.locator("#inpaint-mask-used img")).to_have_count(1)
     mask_url = pg.locator("#inpaint-mask-used img").get_attribute("src")
-    pg.wait_for_load_state("networkidle")
+    try:
+        pg.wait_for_load_state("networkidle", timeout=5_000)
+    except sync_api.TimeoutError:
+        pass
     pg.wait_for_timeout(300)
     pg.screenshot(path=str(artifacts / "inpaint-result.png"), full_page=True)
     if os.environ.get("IMGEN_UPDATE_SCREENSHOT") == "1":
