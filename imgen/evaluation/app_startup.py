@@ -89,7 +89,8 @@ def measure(warm_cache: bool = False, timeout: float = 120) -> dict:
             per_tab["/sample"] = round(time.perf_counter() - t, 2)
         if "/stylize" in api:
             params = api["/stylize"]["parameters"]
-            args = [handle_file(photo) if i == 0 else p.get("parameter_default") for i, p in enumerate(params)]
+            args = [handle_file(photo) if i == 0 or "image" in str(p.get("component", "")).lower()
+                    else p.get("parameter_default") for i, p in enumerate(params)]  # photo doubles as reference
             t = time.perf_counter()
             c.predict(*args, api_name="/stylize")
             per_tab["/stylize"] = round(time.perf_counter() - t, 2)
