@@ -200,6 +200,12 @@ def cmd_stylize(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------- eval
+def _write_json(path: str | None, report: dict) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(report, indent=2))
+
+
 def cmd_eval(args) -> int:
     if args.task in ("denoise", "inpaint") and not args.data:
         raise SystemExit(f"eval {args.task} needs --data DIR")
@@ -222,9 +228,7 @@ def cmd_eval(args) -> int:
     else:
         raise SystemExit(f"unknown task {args.task}")
     print(format_table(report))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2))
+    _write_json(args.json, report)
     return 0
 
 
@@ -243,9 +247,7 @@ def eval_stylize(args) -> int:
         raise SystemExit(f"eval stylize: {e}") from None
     report["command"] = "python -m imgen eval stylize " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
     print(format_table(report))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2))
+    _write_json(args.json, report)
     return 0
 
 
@@ -263,16 +265,13 @@ def eval_gan(args) -> int:
                      sha256=sha256_file(out), config=config, licence="cc-by-sa-4.0",
                      data="KaoKore train split (labels from the file names)")
         print(json.dumps(info, indent=2))
-        if args.json:
-            Path(args.json).write_text(json.dumps(info, indent=2))
+        _write_json(args.json, info)
         return 0
     report = gan.evaluate(args.model or "kaokore-gan", reference=args.reference, n=args.n, psi=args.psi,
                           sheets_dir=Path(args.sheets) if args.sheets else None)
     report["command"] = "python -m imgen eval gan " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
     gan.print_table(report)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2))
+    _write_json(args.json, report)
     return 0
 
 
@@ -350,8 +349,7 @@ def cmd_bench(args) -> int:
         report = inpaint.large_image_timing(args.width, args.height, model=args.model, mode=args.mode,
                                             max_side=args.max_side, repeats=args.repeats)
     print(json.dumps(report, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
+    _write_json(args.json, report)
     return 0
 
 

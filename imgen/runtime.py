@@ -11,6 +11,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 from typing import Sequence
 
@@ -83,3 +84,28 @@ class OnnxModule:
     def __call__(self, *inputs: np.ndarray) -> np.ndarray:
         feed = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in zip(self.names, inputs)}
         return self.session.run(None, feed)[0]
+
+
+class RunnerCache:
+    """Task wrappers around models (an inpainter, a stylizer, ...): one per (registered name, device) and one
+    per loaded module, built by ``wrap(module)``; callables other than modules pass through unchanged."""
+
+    def __init__(self, wrap, what: str):
+        self.wrap, self.what = wrap, what
+        self.by_name: dict[tuple[str, str], object] = {}
+        self.by_module: "weakref.WeakKeyDictionary[torch.nn.Module, object]" = weakref.WeakKeyDictionary()
+
+    def get(self, model, device: str | None = None):
+        if isinstance(model, str):
+            key = (model, str(device))
+            if key not in self.by_name:
+                from .store import load
+                self.by_name[key] = self.wrap(load(model, device=device))
+            return self.by_name[key]
+        if isinstance(model, torch.nn.Module):
+            if model not in self.by_module:
+                self.by_module[model] = self.wrap(model)
+            return self.by_module[model]
+        if callable(model):
+            return model
+        raise ValueError(f"Unknown {self.what} {model!r}.")

@@ -19,7 +19,6 @@ import hashlib
 import json
 import time
 import warnings
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -30,7 +29,7 @@ import torch
 from PIL import Image
 
 from ..image_io import ImageInputError, crop_to, join_alpha, open_image, pad_to_multiple, split_alpha
-from ..runtime import OnnxModule, onnx_wanted
+from ..runtime import OnnxModule, RunnerCache, onnx_wanted
 
 DEFAULT_MODEL = "inpaint-net"
 CLASSICAL = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -277,29 +276,15 @@ class ClassicalInpainter:
         return cv2.inpaint(u8, hole.astype(np.uint8) * 255, self.radius, self.flag).astype(np.float32)
 
 
-_BY_NAME: dict[tuple[str, str], NetworkInpainter] = {}
-_BY_MODULE: "weakref.WeakKeyDictionary[torch.nn.Module, NetworkInpainter]" = weakref.WeakKeyDictionary()
+_INPAINTERS = RunnerCache(NetworkInpainter, "inpainting model")
 
 
 def get_inpainter(model: Any = DEFAULT_MODEL, device: str | None = None):
     """A callable ``(array, bool hole) -> float array`` for a model name ("inpaint-net", "telea", "ns"),
     a loaded ``nn.Module``, or an inpainter object (returned as it is)."""
-    if isinstance(model, str):
-        key = model.lower()
-        if key in CLASSICAL:
-            return ClassicalInpainter(key)
-        ck = (model, str(device))
-        if ck not in _BY_NAME:
-            from ..store import load
-            _BY_NAME[ck] = NetworkInpainter(load(model, device=device))
-        return _BY_NAME[ck]
-    if isinstance(model, torch.nn.Module):
-        if model not in _BY_MODULE:
-            _BY_MODULE[model] = NetworkInpainter(model)
-        return _BY_MODULE[model]
-    if callable(model):
-        return model
-    raise ValueError(f"Unknown inpainting model {model!r}.")
+    if isinstance(model, str) and model.lower() in CLASSICAL:
+        return ClassicalInpainter(model.lower())
+    return _INPAINTERS.get(model, device)
 
 
 # ------------------------------------------------------------------------------------------- regions

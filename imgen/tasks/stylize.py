@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import time
 import warnings
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -35,7 +34,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..image_io import crop_to, join_alpha, open_image, pad_to_multiple, split_alpha
-from ..runtime import OnnxModule, onnx_wanted
+from ..runtime import OnnxModule, RunnerCache, onnx_wanted
 
 REFERENCE = "reference"
 METHODS = ("reinhard", "histogram")
@@ -92,26 +91,13 @@ class NetworkStylizer:
         return crop_to(y, (h, w))[0].permute(1, 2, 0).numpy() * 255.0
 
 
-_BY_NAME: dict[tuple[str, str], NetworkStylizer] = {}
-_BY_MODULE: "weakref.WeakKeyDictionary[torch.nn.Module, NetworkStylizer]" = weakref.WeakKeyDictionary()
+_STYLIZERS = RunnerCache(NetworkStylizer, "style model")
 
 
 def get_stylizer(model: Any, device: str | None = None):
     """A callable ``uint8 (h, w, 3) -> float (h, w, 3)`` for a registered model name, a loaded module, or a
     stylizer object / callable (returned as it is)."""
-    if isinstance(model, str):
-        key = (model, str(device))
-        if key not in _BY_NAME:
-            from ..store import load
-            _BY_NAME[key] = NetworkStylizer(load(model, device=device))
-        return _BY_NAME[key]
-    if isinstance(model, torch.nn.Module):
-        if model not in _BY_MODULE:
-            _BY_MODULE[model] = NetworkStylizer(model)
-        return _BY_MODULE[model]
-    if callable(model):
-        return model
-    raise ValueError(f"Unknown style model {model!r}.")
+    return _STYLIZERS.get(model, device)
 
 
 def trained_styles() -> list[str]:
