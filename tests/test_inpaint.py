@@ -219,7 +219,8 @@ def test_crop_mode_works_only_around_the_mask():
     assert len(crop_regions(near)) == 1
 
 
-def test_fft_matches_torch_and_onnx_equals_eager(tiny_net):
+@pytest.mark.parametrize("decoder", [{}, {"upsample": "bilinear", "refine": 1}], ids=["nearest", "bilinear-refine"])
+def test_fft_matches_torch_and_onnx_equals_eager(tiny_net, decoder):
     torch.manual_seed(0)
     for h, w in ((8, 8), (7, 12)):
         x = torch.randn(2, 3, h, w)
@@ -230,8 +231,8 @@ def test_fft_matches_torch_and_onnx_equals_eager(tiny_net):
         torch.testing.assert_close(irfft2(ref.real, ref.imag, w), torch.fft.irfft2(ref, s=(h, w), norm="ortho"),
                                    atol=1e-5, rtol=1e-5)
     img, hole = photo(45, 70), blobs(45, 70)
-    onnx = NetworkInpainter(build_model("inpaint_net", TINY).eval(), backend="onnx")
-    eager = NetworkInpainter(build_model("inpaint_net", TINY).eval(), backend="torch")
+    onnx = NetworkInpainter(build_model("inpaint_net", {**TINY, **decoder}).eval(), backend="onnx")
+    eager = NetworkInpainter(build_model("inpaint_net", {**TINY, **decoder}).eval(), backend="torch")
     eager.module.load_state_dict(onnx.module.state_dict())
     assert onnx.backend == "onnxruntime"
     assert np.abs(onnx(img, hole) - eager(img, hole)).max() < 1e-2      # 0..255 units, two sizes of graph

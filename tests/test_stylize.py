@@ -210,6 +210,18 @@ def test_shipped_model_changes_the_image_and_keeps_its_structure():
     assert out.shape == src.shape
     assert np.abs(out.astype(int) - src).mean() > 3            # it changes the image
     assert edge_ssim(src, out) > 0.3                            # and keeps its structure
+    paintings = ROOT.parent / "shared/data/paintings/titian"
+    if paintings.is_dir():  # and moves photos towards the paintings' statistics, on average (as `eval stylize`)
+        from imgen.evaluation.stylize import StyleTarget
+        target = StyleTarget(paintings, limit=32)
+        before, after = {"colour_w1": [], "gram": []}, {"colour_w1": [], "gram": []}
+        for name in ("astronaut.png", "chelsea.png", "coffee.png"):
+            img = np.asarray(Image.open(sample_image(name)).convert("RGB"))
+            for dist, x in ((before, img), (after, np.asarray(stylize_image(img, real.load(names[0], "cpu")).image))):
+                for k, v in target.distances(x).items():
+                    dist.get(k, []).append(v)
+        for k in before:
+            assert np.mean(after[k]) < np.mean(before[k]), (k, before[k], after[k])
 
 
 # ------------------------------------------------------------------------------------------------ CLI
@@ -341,7 +353,8 @@ def test_export_writes_a_loadable_model_card_sheet_and_registry(trained_run, fak
     previous = store_mod.default_store()
     store_mod.set_default_store(store_mod.Store(weights_dir=weights, registry_path=registry))
     try:
-        sha = train_stylize.export(tmp / "resumed", weights, name="tiny-export", metrics=metrics)
+        sha = train_stylize.export(tmp / "resumed", weights, name="tiny-export", metrics=metrics,
+                                   history="resumed at step 3 with --w-gan 2")
     finally:
         store_mod.set_default_store(previous)
         task._STYLIZERS.by_name.clear()
@@ -350,8 +363,13 @@ def test_export_writes_a_loadable_model_card_sheet_and_registry(trained_run, fak
     card = (weights / "tiny-export.md").read_text()
     assert "non-commercial" in card and "public domain" in card and "steps: 5" in card
     assert "| photo (unstyled) |" in card and "tiny-export-sheet.png" in card
+    assert "tiny-export-detail.png" in card and "history: resumed at step 3 with --w-gan 2" in card
     with Image.open(weights / "tiny-export-sheet.png") as im:
         assert im.size[0] > im.size[1] > 0
+    with Image.open(weights / "tiny-export-detail.png") as im:      # photo | stylized, side by side
+        pair = np.asarray(im.convert("RGB")).astype(int)
+        half = (pair.shape[1] - 8) // 2
+        assert pair.shape[1] > pair.shape[0] > 0 and np.abs(pair[:, :half] - pair[:, -half:]).mean() > 0
     model = store_mod.Store(weights_dir=weights, registry_path=registry).load("tiny-export", "cpu")
     assert stylize_image(photo(33, 47), model).image.size == (47, 33)
     assert not (ROOT / "weights" / "tiny-export.safetensors").exists()

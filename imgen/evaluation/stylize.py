@@ -233,6 +233,27 @@ def results_sheet(model: Any, data: str | Path, path: str | Path, n: int = 8, ti
     return path
 
 
+def detail_crop(model: Any, data: str | Path, path: str | Path, index: int = 20, size: tuple[int, int] = (300, 220),
+                zoom: int = 2, strength: float = 1.0, max_side: int = 768) -> Path:
+    """Photo | stylized, a ``size`` (w, h) crop from a quarter in from the top-left of photo ``index`` of
+    ``data`` at full resolution, enlarged ``zoom`` times with nearest neighbour (texture is visible, not
+    smoothed)."""
+    from ..tasks.stylize import stylize_image
+    paths = list_images([data])
+    img = load_image(paths[min(index, len(paths) - 1)], mode="RGB")
+    out = stylize_image(img, model, strength=strength, max_side=max_side).image.convert("RGB")
+    w, h = min(size[0], img.width), min(size[1], img.height)
+    box = (img.width // 4, img.height // 4, img.width // 4 + w, img.height // 4 + h)
+    pair = Image.new("RGB", (2 * w + 4, h), (255, 255, 255))
+    pair.paste(img.crop(box), (0, 0))
+    pair.paste(out.crop(box), (w + 4, 0))
+    pair = pair.resize((pair.width * zoom, pair.height * zoom), Image.Resampling.NEAREST)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pair.save(path, optimize=True)
+    return path
+
+
 # ------------------------------------------------------------------------------------------------ speed
 def _photo_like(width: int, height: int, seed: int = 0) -> Image.Image:
     """A smooth, colourful, textured test picture (no dependence on data files)."""

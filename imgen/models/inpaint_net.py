@@ -93,6 +93,8 @@ class InpaintNetConfig(ModelConfig):
     global_ratio: float = 0.75                # share of the channels in the Fourier (global) branch
     use_fft: bool = True                      # False: plain residual blocks (no global branch) for comparison
     leaky: float = 0.2                        # LeakyReLU slope
+    upsample: str = "nearest"                 # decoder upsampling: "nearest" (8x8 blocks seen) or "bilinear"
+    refine: int = 0                           # residual 3x3 blocks at the top level (1/2 scale) before the tail
 
 
 # ------------------------------------------------------------------------------------------------- FFC
@@ -194,7 +196,10 @@ class InpaintNet(nn.Module):
         self.body = nn.ModuleList(block() for _ in range(config.blocks))
         self.up = nn.ModuleList(nn.Conv2d(w[i + 1], w[i], 3, padding=1, padding_mode="reflect")
                                 for i in range(len(w) - 1))
+        self.refine = nn.ModuleList(ResBlock(w[0], a) for _ in range(config.refine))
         self.tail = nn.Conv2d(w[0], 4 * 3, 3, padding=1, padding_mode="reflect")
+        if config.upsample not in ("nearest", "bilinear"):
+            raise ValueError(f"upsample must be 'nearest' or 'bilinear', not {config.upsample!r}")
 
     @property
     def multiple(self) -> int:
@@ -213,8 +218,13 @@ class InpaintNet(nn.Module):
         for block in self.body:
             f = block(f, basis)
         for i in reversed(range(len(self.up))):
-            f = F.interpolate(f, scale_factor=2.0, mode="nearest")
+            if self.config.upsample == "bilinear":
+                f = F.interpolate(f, scale_factor=2.0, mode="bilinear", align_corners=False)
+            else:
+                f = F.interpolate(f, scale_factor=2.0, mode="nearest")
             f = F.leaky_relu(self.up[i](f), a) + skips[i]
+        for block in self.refine:
+            f = block(f)
         return torch.sigmoid(F.pixel_shuffle(self.tail(f), 2))
 
 

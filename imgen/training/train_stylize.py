@@ -329,10 +329,11 @@ def _metrics_table(metrics: dict) -> str:
 
 
 def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | None = None,
-           sheet_data: Path | None = None) -> str:
+           sheet_data: Path | None = None, history: str | None = None) -> str:
     """Export the EMA generator of ``run_dir/ckpt.pt`` to ``weights_dir/<name>.safetensors`` + card + registry
     (task "stylize"). With ``sheet_data`` (a photo folder, e.g. CBSD68; else the ``data`` of ``metrics``),
-    also writes ``<name>-sheet.png``: 8 photos before | after."""
+    also writes ``<name>-sheet.png``: 8 photos before | after, and ``<name>-detail.png``: a full-resolution crop.
+    ``history``: how the run really went when it was resumed with other arguments (goes into the card)."""
     from ..store import update_entry
     from .export import export_safetensors, write_model_card
 
@@ -351,14 +352,19 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
     cmd = (f"python -m imgen.training.train_stylize --out runs/stylize --mode {args.get('mode')} "
            f"--steps {args.get('steps')} --batch {args.get('batch')} --crop {args.get('crop')}"
            + (f" --config '{json.dumps(args['config'])}'" if args.get("config") else "")
-           + (f" --disc-config '{json.dumps(args['disc_config'])}'" if args.get("disc_config") else ""))
+           + (f" --disc-config '{json.dumps(args['disc_config'])}'" if args.get("disc_config") else "")
+           + (f" --w-gan {args['w_gan']:g}" if args.get("w_gan", 1.0) != 1.0 else ""))
     data = sheet_data or (Path(metrics["data"]) if metrics and metrics.get("data") else None)
     sheet_md = "Rows of photo | output are written to `runs/stylize/samples/` during training."
     if data is not None and Path(data).is_dir():
         from ..evaluation.stylize import results_sheet
+        from ..evaluation.stylize import detail_crop
         results_sheet(model, data, weights_dir / f"{name}-sheet.png")
+        detail_crop(model, data, weights_dir / f"{name}-detail.png")
         sheet_md = (f"![photo | stylized]({name}-sheet.png)\n\nThe first eight photos of `{Path(data).name}` "
-                    "(never trained on): photo | stylized (strength 100 %), made at export.")
+                    "(never trained on): photo | stylized (strength 100 %), made at export.\n\n"
+                    f"![detail: photo | stylized]({name}-detail.png)\n\nA detail at full resolution (photo | "
+                    "stylized), where the change of texture shows: the sheet above is too small for it.")
     mode = args.get("mode", "fastcut")
     write_model_card(weights_dir / f"{name}.md", {
         "title": f"{name}: photo → Titian-style painting on a CPU (unpaired, {mode.upper() if mode == 'cut' else 'FastCUT'})",
@@ -380,7 +386,8 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
                          f"{', identity PatchNCE on paintings' if MODES[mode]['nce_idt'] else ', flip equivariance'}; "
                          f"{args.get('gan_loss')} PatchGAN loss x{args.get('w_gan')}\n"
                          f"- Adam lr {args.get('lr')} (betas 0.5/0.999), cosine decay; EMA {args.get('ema')} (shipped)\n"
-                         f"- compute: {cpu_h:.2f} CPU-process hours, {wall_h:.2f} wall-clock hours, 2-core CPU, no GPU"),
+                         f"- compute: {cpu_h:.2f} CPU-process hours, {wall_h:.2f} wall-clock hours, 2-core CPU, no GPU"
+                         + (f"\n- history: {history}" if history else "")),
             "Metrics": _metrics_table(metrics or {}),
             "Before / after": sheet_md,
         },
@@ -402,8 +409,9 @@ if __name__ == "__main__":
         ap.add_argument("--metrics", type=Path, default=None, help="an `eval stylize` JSON report")
         ap.add_argument("--sheet-data", type=Path, default=None,
                         help="photos for the before/after sheet (default: the report's data, e.g. CBSD68)")
+        ap.add_argument("--history", default=None, help="for the card: how the run went if resumed with other arguments")
         a = ap.parse_args(sys.argv[2:])
         metrics = json.loads(a.metrics.read_text()) if a.metrics else None
-        print(export(a.run, a.weights, a.name, metrics=metrics, sheet_data=a.sheet_data))
+        print(export(a.run, a.weights, a.name, metrics=metrics, sheet_data=a.sheet_data, history=a.history))
     else:
         main()
