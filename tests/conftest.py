@@ -19,3 +19,18 @@ def shared_data() -> Path:
     if not SHARED.exists():
         pytest.skip("../shared/data is not beside the repository")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def app_server():
+    """The whole app (app.py's Blocks) served on 127.0.0.1 for one test module: (demo, url)."""
+    import app
+    demo = app.build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=None)
+    yield demo, url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(app_server) -> str:
+    return app_server[1]

@@ -13,15 +13,11 @@ from imgen.ui.common import sample_image  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    import app
+def client(tmp_path_factory, app_url):
     tmp = tmp_path_factory.mktemp("client-downloads")
-    demo = app.build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=None)
-    c = Client(url, verbose=False, analytics_enabled=False, download_files=str(tmp))
+    c = Client(app_url, verbose=False, analytics_enabled=False, download_files=str(tmp))
     yield c
     c.close()
-    demo.close()
 
 
 def test_named_endpoints_are_documented(client):

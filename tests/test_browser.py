@@ -46,15 +46,6 @@ def chromium_binary() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def app_url():
-    import app
-    demo = app.build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=None)
-    yield url
-    demo.close()
-
-
-@pytest.fixture(scope="module")
 def browser():
     exe = chromium_binary()
     if exe is None:

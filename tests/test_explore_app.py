@@ -18,15 +18,6 @@ from imgen.ui.explore_tab import N_SLIDERS, model_names  # noqa: E402
 pytestmark = pytest.mark.skipif(not model_names(), reason="no explorer model registered")
 
 
-@pytest.fixture(scope="module")
-def app_url():
-    import app
-    demo = app.build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=None)
-    yield url
-    demo.close()
-
-
 @pytest.fixture
 def client(app_url, tmp_path):
     c = Client(app_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path))

@@ -552,17 +552,14 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def api(files):
-    import app
-    demo = app.build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=None)
+def api(files, app_server):
+    demo, url = app_server
     import httpx
     c = Client(url, verbose=False, analytics_enabled=False, download_files=False)
     http = httpx.Client(timeout=30)
     yield Api(c, http, url, demo, files["tiny"])
     http.close()
     c.close()
-    demo.close()
 
 
 def fetch(api: Api, file: dict) -> Image.Image:

@@ -30,6 +30,7 @@ from PIL import Image
 
 from ..image_io import ImageInputError, crop_to, join_alpha, open_image, pad_to_multiple, split_alpha
 from ..runtime import OnnxModule, RunnerCache, onnx_wanted
+from .numbers import finite_number
 
 DEFAULT_MODEL = "inpaint-net"
 CLASSICAL = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -364,17 +365,6 @@ def _fill_box(arr: np.ndarray, hole: np.ndarray, inpainter, max_side: int) -> np
 
 
 # ------------------------------------------------------------------------------------------------ task
-def _number(value: Any, what: str) -> float:
-    """``value`` as a finite float, or a ValueError whose message is a sentence for the user."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, not {str(value)[:40]!r}.") from None
-    if not np.isfinite(v):
-        raise ValueError(f"{what} must be a finite number, not {v}.")
-    return v
-
-
 @dataclass
 class InpaintResult:
     image: Image.Image                 # same size as the input; same mode family (gray stays gray, alpha kept)
@@ -395,10 +385,10 @@ def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", m
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
-    max_side = int(_number(max_side, "The processing size (max side)"))
+    max_side = int(finite_number(max_side, "The processing size (max side)"))
     if max_side < 16:
         raise ValueError("The processing size (max side) must be at least 16 px.")
-    grow, feather = _number(grow, "Grow"), _number(feather, "Feather")
+    grow, feather = finite_number(grow, "Grow"), finite_number(feather, "Feather")
     if feather < 0:
         raise ValueError(f"Feather must be 0 or more px, not {feather:g}.")
     t0 = time.perf_counter()

@@ -35,6 +35,7 @@ from PIL import Image
 
 from ..image_io import crop_to, join_alpha, open_image, pad_to_multiple, split_alpha
 from ..runtime import OnnxModule, RunnerCache, onnx_wanted
+from .numbers import finite_number
 
 REFERENCE = "reference"
 METHODS = ("reinhard", "histogram")
@@ -220,16 +221,6 @@ def transfer_colours(rgb: np.ndarray, ref_rgb: np.ndarray, method: str = "reinha
 
 
 # ------------------------------------------------------------------------------------------------ task
-def _number(value: Any, what: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, not {str(value)[:40]!r}.") from None
-    if not np.isfinite(v):
-        raise ValueError(f"{what} must be a finite number, not {v}.")
-    return v
-
-
 def add_change(rgb: np.ndarray, small: np.ndarray, out_small: np.ndarray, strength: float) -> np.ndarray:
     """``rgb + strength * upsample(out_small - small)`` as uint8, the full-size result of a change made at a
     smaller size (bilinear upsampling of the change; the photo's full-resolution detail is kept)."""
@@ -265,10 +256,10 @@ def stylize_image(image, style: Any = None, reference=None, strength: float = DE
     in any form ``image`` accepts, by ``method`` "reinhard" or "histogram"). ``strength`` 0..1 blends with
     the original (0: the input's pixels unchanged). ``max_side``: the network's processing size (long side).
     """
-    strength = _number(strength, "The strength")
+    strength = finite_number(strength, "The strength")
     if not 0 <= strength <= 1:
         raise ValueError(f"The strength must be between 0 and 1 (0-100 %), not {strength:g}.")
-    max_side = int(_number(max_side, "The processing size (max side)"))
+    max_side = int(finite_number(max_side, "The processing size (max side)"))
     if max_side < 16:
         raise ValueError("The processing size (max side) must be at least 16 px.")
     notes: list[str] = []

@@ -81,6 +81,13 @@ def cosine_lr(step: int, total: int, base: float, warmup: int = 0, final: float 
     return base * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+def r1_penalty(logits_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): the mean over the batch of ||d D(real) / d real||^2. ``real`` must require
+    grad and ``logits_real`` come from it; the graph is kept so the penalty can be backpropagated."""
+    (grad,) = torch.autograd.grad(logits_real.sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
 def gather_rng_states(rng: np.random.Generator, gen: torch.Generator, world_size: int) -> tuple[list, list]:
     """Every rank's (numpy, torch) sampling state, indexed by rank (a collective call under DDP)."""
     mine = (json.dumps(rng.bit_generator.state), gen.get_state())

@@ -26,7 +26,7 @@ from ..device import configure_threads, pick_device
 from ..image_io import load_image
 from ..models import build_model
 from .data import list_images
-from .loop import EMA, MetricLog, load_checkpoint, save_checkpoint
+from .loop import EMA, MetricLog, load_checkpoint, r1_penalty, save_checkpoint
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SETS = {"kaokore": "faces/kaokore128", "emoji": "emoji/noto72"}
@@ -182,8 +182,7 @@ def main(argv=None):
         loss_d = F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
         stats = {"loss_d": loss_d.item(), "d_real": logits_real.mean().item(), "d_fake": logits_fake.mean().item()}
         if r1_now:
-            (grad,) = torch.autograd.grad(logits_real.sum(), real_aug, create_graph=True)
-            r1 = grad.pow(2).flatten(1).sum(1).mean()
+            r1 = r1_penalty(logits_real, real_aug)
             loss_d = loss_d + args.r1_gamma / 2 * r1 * args.r1_every
             stats["r1"] = r1.item()
         opt_d.zero_grad(set_to_none=True)

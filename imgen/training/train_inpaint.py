@@ -33,8 +33,8 @@ from ..device import configure_threads, pick_device
 from ..image_io import load_image, pil_to_tensor, tensor_to_pil
 from ..models import build_model
 from .data import list_images
-from .loop import (EMA, MetricLog, cosine_lr, gather_rng_states, load_checkpoint, restore_rng_states, save_checkpoint,
-                   setup_distributed, teardown_distributed, unwrap)
+from .loop import (EMA, MetricLog, cosine_lr, gather_rng_states, load_checkpoint, r1_penalty, restore_rng_states,
+                   save_checkpoint, setup_distributed, teardown_distributed, unwrap)
 from .masks import MaskGenerator
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -267,8 +267,7 @@ def main(argv=None):
             loss_d = F.softplus(-lr_).mean() + d_fake_loss(lf, patch_mask(mask, lf.shape[-2:]))
             stats["loss_d"] = loss_d.item()
             if r1_now:
-                (grad,) = torch.autograd.grad(lr_.sum(), real_in, create_graph=True)
-                r1 = grad.pow(2).flatten(1).sum(1).mean()
+                r1 = r1_penalty(lr_, real_in)
                 loss_d = loss_d + args.r1_gamma / 2 * r1 * args.r1_every
                 stats["r1"] = r1.item()
             opt_d.zero_grad(set_to_none=True)
