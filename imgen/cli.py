@@ -444,7 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sigma", type=float, nargs="+", default=[15, 25, 50], help="denoise: noise levels")
     s.add_argument("--gray", action="store_true", help="denoise: evaluate on the gray channel")
     s.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    s.add_argument("--model", default=None, help="model name, or a classical baseline (nlm, bm3d; inpaint: telea, ns)")
+    s.add_argument("--model", default=None, help="model name, or a classical baseline (nlm, bm3d; inpaint: telea, ns); "
+                   "inpaint: truth-blur:SIGMA scores the ground truth blurred by SIGMA px in the hole (a yardstick)")
     s.add_argument("--mode", choices=["crop", "resize"], default="resize",
                    help="inpaint: how the model is run (default resize: the whole image, at most --max-side px)")
     s.add_argument("--max-side", type=int, default=None, help="inpaint: processing size (default 512); "

@@ -306,32 +306,43 @@ LICENCE_NOTE = ("Trained on BSDS500 (CBSD432: non-commercial research and educat
                 "The evaluation set (Places365 validation images, Places365 terms; masks MIT) was not trained on.")
 
 
+def _method(report: dict) -> str:
+    """The report's method, with its processing size when that is not the benchmark's default (512 px)."""
+    side = report.get("max_side")
+    return report["model"] + (f" (run at {side} px)" if side not in (None, 512) else "")
+
+
 def _metrics_table(metrics: dict) -> str:
     reports = metrics.get("reports") or ([metrics] if "psnr" in metrics else [])
     if not reports:
         return "Not evaluated yet."
     lines = ["| set | method | PSNR (dB) | SSIM | hole PSNR (dB) | s/image | n |", "|---|---|---|---|---|---|---|"]
     for r in reports:
-        lines.append(f"| {Path(str(r.get('data', ''))).name} | {r['model']} | {r['psnr']:.2f} | {r['ssim']:.4f} | "
+        lines.append(f"| {Path(str(r.get('data', ''))).name} | {_method(r)} | {r['psnr']:.2f} | {r['ssim']:.4f} | "
                      f"{r.get('psnr_hole', float('nan')):.2f} | {r['seconds_per_image']:.3f} | {r['n']} |")
     bins = [r for r in reports if r.get("bins")]
     if bins:
         lines += ["", "By hole ratio (SSIM / PSNR):", "",
-                  "| method | " + " | ".join(b["range"] for b in bins[0]["bins"]) + " |",
+                  "| set · method | " + " | ".join(b["range"] for b in bins[0]["bins"]) + " |",
                   "|---|" + "---|" * len(bins[0]["bins"])]
         for r in bins:
-            lines.append(f"| {r['model']} | " + " | ".join(
+            lines.append(f"| {Path(str(r.get('data', ''))).name} {_method(r)} | " + " | ".join(
                 f"{b['ssim']:.3f} / {b['psnr']:.2f} (n={b['n']})" if b["n"] else "–" for b in r["bins"]) + " |")
+    if any(r["model"].startswith("truth-blur:") for r in reports):
+        lines += ["", "`truth-blur:S` is not a method but a yardstick: the hole filled with the ground truth itself, "
+                  "Gaussian-blurred by S px. A fill that scores like it gets the truth right down to about S px."]
     if metrics.get("command"):
         lines += ["", "Command: `" + metrics["command"] + "`"]
     return "\n".join(lines)
 
 
-def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | None = None) -> str:
+def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | None = None,
+           history: str | None = None) -> str:
     """Export the EMA generator of ``run_dir/ckpt.pt`` to ``weights_dir/<name>.safetensors`` + card + registry.
 
     With ``metrics`` (an ``eval inpaint`` report, or ``{"reports": [...], "command": ...}``), also writes
     ``<name>-sheet.png``: 8 results on that report's evaluation images (masked input | result | original).
+    ``history``: how the run really went (stops, resumes), for the card.
     """
     from ..store import update_entry
     from .export import export_safetensors, write_model_card
@@ -379,7 +390,8 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
                          f"(gamma {args.get('r1_gamma')}, every {args.get('r1_every')})\n"
                          f"- Adam: G lr {args.get('lr')}, D lr {args.get('lr_d')}, warm-up + cosine decay; "
                          f"EMA {args.get('ema')} (shipped)\n"
-                         f"- CPU time: {cpu_h:.2f} CPU-process hours on a 2-core machine (no GPU)"),
+                         f"- CPU time: {cpu_h:.2f} CPU-process hours on a 2-core machine (no GPU)"
+                         + (f"\n- history: {history}" if history else "")),
             "Metrics": _metrics_table(metrics or {}),
             "Sample sheet": sheet_md,
         },
@@ -400,6 +412,7 @@ if __name__ == "__main__":
         ap.add_argument("--metrics", type=Path, nargs="+", default=None,
                         help="`eval inpaint` JSON files (e.g. the network and telea), or {'reports': [...], 'command': ...}")
         ap.add_argument("--command", default=None, help="the evaluation command, for the card")
+        ap.add_argument("--history", default=None, help="for the card: how the run went (stops, resumes)")
         a = ap.parse_args(sys.argv[2:])
         metrics = None
         if a.metrics:
@@ -410,6 +423,6 @@ if __name__ == "__main__":
                 metrics["command"] = d.get("command", metrics.get("command"))
             if a.command:
                 metrics["command"] = a.command
-        print(export(a.run, a.weights, a.name, metrics=metrics))
+        print(export(a.run, a.weights, a.name, metrics=metrics, history=a.history))
     else:
         main()
