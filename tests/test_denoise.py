@@ -79,6 +79,17 @@ def test_tiled_equals_whole_image():
     assert np.abs(whole - tiled).max() < 8.0
 
 
+def test_get_denoiser_caches_names_and_modules_and_refuses_the_rest():
+    from imgen.tasks.denoise import get_denoiser
+    assert get_denoiser("denoise-unet") is get_denoiser("denoise-unet")          # one wrapper (and ONNX export) per name
+    model = build_model("denoise_unet", {"widths": [8, 16, 32], "blocks": 1}).eval()
+    wrapped = get_denoiser(model)
+    assert isinstance(wrapped, NetworkDenoiser) and get_denoiser(model) is wrapped
+    assert wrapped(np.full((40, 40, 3), 128.0, np.float32), 25).shape == (40, 40, 3)
+    with pytest.raises(ValueError, match="Unknown denoising model"):
+        get_denoiser(12)
+
+
 def test_shipped_checkpoint_improves_psnr(photo_crops):
     gains = []
     for k, clean in enumerate(photo_crops):

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..device import use_half
 from ..image_io import crop_to, join_alpha, open_image, pad_to_multiple, run_tiled, split_alpha
-from ..runtime import OnnxModule, onnx_wanted
+from ..runtime import OnnxModule, RunnerCache, onnx_wanted
 
 DEFAULT_MODEL = "denoise-unet"
 CLASSICAL = ("nlm",)
@@ -99,18 +99,15 @@ def _is_gray(a: np.ndarray) -> bool:
     return bool(np.array_equal(a[:, :, 0], a[:, :, 1]) and np.array_equal(a[:, :, 1], a[:, :, 2]))
 
 
-_DENOISERS: dict[tuple[str, str], object] = {}
+_DENOISERS = RunnerCache(NetworkDenoiser, "denoising model")
 
 
 def get_denoiser(name: str = DEFAULT_MODEL, device: str | None = None):
-    """A callable ``(noisy HxWx3 float 0..255, sigma, progress) -> HxWx3 float`` for a model name."""
+    """A callable ``(noisy HxWx3 float 0..255, sigma, progress) -> HxWx3 float`` for a model name ("nlm": OpenCV's
+    non-local means), a loaded module, or a denoiser object (returned as it is)."""
     if name == "nlm":
         return NLMDenoiser()
-    key = (name, str(device))
-    if key not in _DENOISERS:
-        from ..store import load
-        _DENOISERS[key] = NetworkDenoiser(load(name, device=device))
-    return _DENOISERS[key]
+    return _DENOISERS.get(name, device)
 
 
 def denoise_array(noisy: np.ndarray, sigma: float, denoiser, progress: Progress | None = None) -> np.ndarray:
