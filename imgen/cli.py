@@ -22,6 +22,38 @@ def expand_inputs(items: list[str]) -> list[Path]:
     return out
 
 
+def save_result(img, dest: Path) -> None:
+    """Save a result image, creating its folder; JPEG has no alpha, so RGBA/LA results lose it there."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.suffix.lower() in (".jpg", ".jpeg") and img.mode in ("RGBA", "LA"):
+        img = img.convert("RGB" if img.mode == "RGBA" else "L")
+    img.save(dest)
+
+
+def with_notes(summary: str, notes) -> str:
+    return summary + "".join(f"\n  note: {n}" for n in notes)
+
+
+def process_each(jobs: list[tuple[Path, Path]], run, describe, quiet: bool) -> int:
+    """The per-image loop of denoise / inpaint / stylize: for each (source, destination), ``run(source)`` gives a
+    result with an ``.image``, saved to the destination, and one line ``source -> destination  describe(result)``.
+    An unreadable image or a bad value is reported on stderr and skipped. Returns the exit status (1 if any failed)."""
+    from tqdm import tqdm
+    failed = 0
+    bar = tqdm(jobs, unit="img", disable=quiet)
+    for src, dest in bar:
+        bar.set_postfix_str(src.name)
+        try:
+            res = run(src)
+        except (ImageInputError, ValueError) as e:
+            tqdm.write(f"{src}: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        save_result(res.image, dest)
+        tqdm.write(f"{src} -> {dest}  {describe(res)}")
+    return 1 if failed else 0
+
+
 # ------------------------------------------------------------------------------------------- models
 def cmd_models(args) -> int:
     from .store import default_store
@@ -54,7 +86,6 @@ def cmd_download(args) -> int:
 
 # ------------------------------------------------------------------------------------------ denoise
 def cmd_denoise(args) -> int:
-    from tqdm import tqdm
     from .store import StoreError
     from .tasks.denoise import denoise_image, get_denoiser
     try:
@@ -69,22 +100,15 @@ def cmd_denoise(args) -> int:
     except StoreError as e:
         print(f"denoise: {e}", file=sys.stderr)
         return 2
-    failed = 0
-    bar = tqdm(paths, unit="img", disable=args.quiet)
-    for p in bar:
-        bar.set_postfix_str(p.name)
-        try:
-            res = denoise_image(p, sigma=sigma, model=args.model, gray=args.gray, device=args.device)
-        except (ImageInputError, ValueError) as e:
-            tqdm.write(f"{p}: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        dest = out_dir / (p.stem + ".png")
-        res.image.save(dest)
+
+    def describe(res) -> str:
         est = f", estimated σ={res.sigma_estimated:.1f}" if res.sigma_estimated is not None else ""
-        notes = "".join(f"\n  note: {n}" for n in res.notes if not n.startswith("Estimated"))
-        tqdm.write(f"{p} -> {dest}  (σ={res.sigma:.1f}{est}, {res.seconds:.2f} s){notes}")
-    return 1 if failed else 0
+        return with_notes(f"(σ={res.sigma:.1f}{est}, {res.seconds:.2f} s)",
+                          [n for n in res.notes if not n.startswith("Estimated")])
+
+    return process_each([(p, out_dir / (p.stem + ".png")) for p in paths],
+                        lambda p: denoise_image(p, sigma=sigma, model=args.model, gray=args.gray, device=args.device),
+                        describe, args.quiet)
 
 
 # ------------------------------------------------------------------------------------------ inpaint
@@ -98,15 +122,7 @@ def _mask_for(image: Path, masks: Path) -> Path | None:
     return None
 
 
-def _save_result(img, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.suffix.lower() in (".jpg", ".jpeg") and img.mode in ("RGBA", "LA"):
-        img = img.convert("RGB" if img.mode == "RGBA" else "L")
-    img.save(dest)
-
-
 def cmd_inpaint(args) -> int:
-    from tqdm import tqdm
     from .store import StoreError
     from .tasks.inpaint import get_inpainter, inpaint_image
     if args.masks is None:  # single form: IMAGE MASK -o OUT
@@ -129,30 +145,21 @@ def cmd_inpaint(args) -> int:
     except StoreError as e:
         print(f"inpaint: {e}", file=sys.stderr)
         return 2
-    failed = 0
-    bar = tqdm(list(zip(jobs, dests)), unit="img", disable=args.quiet or len(jobs) == 1)
-    for (img_path, mask_path), dest in bar:
-        bar.set_postfix_str(img_path.name)
-        if mask_path is None:
-            tqdm.write(f"{img_path}: no mask with the stem '{img_path.stem}' in {args.masks}", file=sys.stderr)
-            failed += 1
-            continue
-        try:
-            res = inpaint_image(img_path, mask_path, model=inpainter, mode=args.mode, max_side=args.max_side,
-                                grow=args.grow, feather=args.feather, invert=args.invert)
-        except (ImageInputError, ValueError) as e:
-            tqdm.write(f"{img_path}: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        _save_result(res.image, dest)
-        notes = "".join(f"\n  note: {n}" for n in res.notes)
-        tqdm.write(f"{img_path} -> {dest}  ({res.backend}, {res.regions} region(s), {res.seconds:.2f} s){notes}")
-    return 1 if failed else 0
+    mask_of = dict(jobs)
+
+    def run(img_path: Path):
+        if mask_of[img_path] is None:
+            raise ValueError(f"no mask with the stem '{img_path.stem}' in {args.masks}")
+        return inpaint_image(img_path, mask_of[img_path], model=inpainter, mode=args.mode, max_side=args.max_side,
+                             grow=args.grow, feather=args.feather, invert=args.invert)
+
+    return process_each([(img, dest) for (img, _), dest in zip(jobs, dests)], run,
+                        lambda r: with_notes(f"({r.backend}, {r.regions} region(s), {r.seconds:.2f} s)", r.notes),
+                        args.quiet or len(jobs) == 1)
 
 
 # ------------------------------------------------------------------------------------------ stylize
 def cmd_stylize(args) -> int:
-    from tqdm import tqdm
     from .image_io import open_image
     from .store import StoreError
     from .tasks.stylize import REFERENCE, default_style, get_stylizer, stylize_image
@@ -181,22 +188,11 @@ def cmd_stylize(args) -> int:
         raise SystemExit("stylize: no images found in the given inputs")
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
-    failed = 0
-    bar = tqdm(paths, unit="img", disable=args.quiet or len(paths) == 1)
-    for p in bar:
-        bar.set_postfix_str(p.name)
-        try:
-            res = stylize_image(p, style, reference=reference, strength=args.strength, max_side=args.max_side,
-                                method=args.method, device=args.device)
-        except (ImageInputError, ValueError) as e:
-            tqdm.write(f"{p}: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        dest = out_dir / (p.stem + ".png")
-        res.image.save(dest)
-        notes = "".join(f"\n  note: {n}" for n in res.notes)
-        tqdm.write(f"{p} -> {dest}  ({res.style}, {res.backend}, {res.seconds:.2f} s){notes}")
-    return 1 if failed else 0
+    return process_each([(p, out_dir / (p.stem + ".png")) for p in paths],
+                        lambda p: stylize_image(p, style, reference=reference, strength=args.strength,
+                                                max_side=args.max_side, method=args.method, device=args.device),
+                        lambda r: with_notes(f"({r.style}, {r.backend}, {r.seconds:.2f} s)", r.notes),
+                        args.quiet or len(paths) == 1)
 
 
 # --------------------------------------------------------------------------------------------- eval

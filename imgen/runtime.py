@@ -11,6 +11,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import warnings
 import weakref
 from pathlib import Path
 from typing import Sequence
@@ -84,6 +85,26 @@ class OnnxModule:
     def __call__(self, *inputs: np.ndarray) -> np.ndarray:
         feed = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in zip(self.names, inputs)}
         return self.session.run(None, feed)[0]
+
+
+def onnx_runner(module: torch.nn.Module, example_inputs: Sequence[torch.Tensor], names: Sequence[str], what: str,
+                device: torch.device, backend: str | None = None, dynamic_axes: dict | None = None) -> "OnnxModule | None":
+    """``module`` through ONNX Runtime when ``backend`` is "onnx" (default: when :func:`onnx_wanted` on ``device``),
+    else None. A failed export is not fatal: it warns and returns None, and the caller runs PyTorch eager."""
+    if (backend or ("onnx" if onnx_wanted(device) else "torch")) != "onnx":
+        return None
+    try:
+        with warnings.catch_warnings():  # the TorchScript exporter is chatty about traced shapes
+            warnings.simplefilter("ignore")
+            return OnnxModule(module, example_inputs, names, dynamic_axes)
+    except Exception as e:  # noqa: BLE001 - no onnx package, exporter change...: PyTorch still works, only slower
+        warnings.warn(f"ONNX Runtime unavailable for the {what} ({e}); using PyTorch eager")
+        return None
+
+
+def backend_name(onnx: "OnnxModule | None", device: torch.device) -> str:
+    """What a task wrapper runs on, for reports: "onnxruntime" or "torch (<device type>)"."""
+    return "onnxruntime" if onnx is not None else f"torch ({device.type})"
 
 
 class RunnerCache:

@@ -97,3 +97,25 @@ def test_configure_threads(monkeypatch):
         assert configure_threads() == 1 and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_onnx_runner_exports_falls_back_with_a_warning_and_names_the_backend():
+    import numpy as np
+    from imgen.runtime import OnnxModule, backend_name, onnx_runner
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 3, 3, padding=1).eval()
+    runner = onnx_runner(conv, (torch.zeros(1, 3, 8, 8),), ["x"], "test conv", cpu, backend="onnx")
+    assert isinstance(runner, OnnxModule) and backend_name(runner, cpu) == "onnxruntime"
+    x = torch.rand(1, 3, 20, 12)                                 # dynamic height and width
+    with torch.inference_mode():
+        assert np.allclose(runner(x.numpy()), conv(x).numpy(), atol=1e-5)
+    assert onnx_runner(conv, (torch.zeros(1, 3, 8, 8),), ["x"], "test conv", cpu, backend="torch") is None
+
+    class NotExportable(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("no trace for you")
+
+    with pytest.warns(UserWarning, match="ONNX Runtime unavailable for the broken net .*no trace for you"):
+        assert onnx_runner(NotExportable(), (torch.zeros(1, 3, 8, 8),), ["x"], "broken net", cpu, "onnx") is None
+    assert backend_name(None, cpu) == "torch (cpu)"

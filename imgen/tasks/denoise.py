@@ -6,7 +6,6 @@ Large images are processed in overlapping tiles. The noise level is given (0..25
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,7 +16,7 @@ from PIL import Image
 
 from ..device import use_half
 from ..image_io import crop_to, join_alpha, open_image, pad_to_multiple, run_tiled, split_alpha
-from ..runtime import OnnxModule, RunnerCache, onnx_wanted
+from ..runtime import RunnerCache, backend_name, onnx_runner
 
 DEFAULT_MODEL = "denoise-unet"
 CLASSICAL = ("nlm",)
@@ -50,19 +49,15 @@ class NetworkDenoiser:
         self.device = next(module.parameters()).device
         self.multiple = getattr(module, "multiple", 16)
         self.tile, self.overlap = tile, overlap
-        self.onnx = None
-        if (backend or ("onnx" if onnx_wanted(self.device) else "torch")) == "onnx":
-            try:
-                self.onnx = OnnxModule(module, (torch.zeros(1, 3, 64, 64), torch.zeros(1)), ["x", "sigma"])
-            except Exception as e:  # no onnx package, exporter change...: PyTorch still works, only slower
-                warnings.warn(f"ONNX Runtime unavailable for the denoiser ({e}); using PyTorch eager")
+        self.onnx = onnx_runner(module, (torch.zeros(1, 3, 64, 64), torch.zeros(1)), ["x", "sigma"], "denoiser",
+                                self.device, backend)
         if self.onnx is None:
             self.dtype = torch.float16 if use_half(self.device) else torch.float32
             self.module.to(self.dtype).to(memory_format=torch.channels_last)
 
     @property
     def backend(self) -> str:
-        return "onnxruntime" if self.onnx is not None else f"torch ({self.device.type})"
+        return backend_name(self.onnx, self.device)
 
     def _run(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         x, size = pad_to_multiple(x, self.multiple)

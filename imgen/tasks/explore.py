@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -24,7 +23,7 @@ import torch
 from PIL import Image, PngImagePlugin
 
 from ..image_io import open_image
-from ..runtime import OnnxModule, onnx_wanted
+from ..runtime import backend_name, onnx_runner
 
 DEFAULT_MODEL = "kaokore-gan"
 STATE_KEY = "imgen-explore"          # PNG text chunk holding the state JSON
@@ -166,17 +165,12 @@ class Explorer:
         self.w_avg = module.w_avg.detach().float().cpu().numpy()
         self.dirs = module.directions.detach().float().cpu().numpy()
         self.std = module.direction_std.detach().float().cpu().numpy()
-        self.onnx = None
-        if (backend or ("onnx" if onnx_wanted(self.device) else "torch")) == "onnx":
-            try:
-                self.onnx = OnnxModule(_Synthesis(module).eval(), (torch.zeros(2, self.w_dim),), ["w"],
-                                       dynamic_axes={"w": {0: "n"}, "out": {0: "n"}})
-            except Exception as e:  # noqa: BLE001 - PyTorch still works, only slower
-                warnings.warn(f"ONNX Runtime unavailable for the generator ({e}); using PyTorch eager")
+        self.onnx = onnx_runner(_Synthesis(module).eval(), (torch.zeros(2, self.w_dim),), ["w"], "generator",
+                                self.device, backend, dynamic_axes={"w": {0: "n"}, "out": {0: "n"}})
 
     @property
     def backend(self) -> str:
-        return "onnxruntime" if self.onnx is not None else f"torch ({self.device.type})"
+        return backend_name(self.onnx, self.device)
 
     @property
     def n_directions(self) -> int:

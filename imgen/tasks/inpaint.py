@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -29,7 +28,7 @@ import torch
 from PIL import Image
 
 from ..image_io import ImageInputError, crop_to, join_alpha, open_image, pad_to_multiple, split_alpha
-from ..runtime import OnnxModule, RunnerCache, onnx_wanted
+from ..runtime import RunnerCache, backend_name, onnx_runner
 from .numbers import finite_number
 
 DEFAULT_MODEL = "inpaint-net"
@@ -231,21 +230,14 @@ class NetworkInpainter:
         self.module = module
         self.device = next(module.parameters()).device
         self.multiple = getattr(module, "multiple", 8)
-        self.onnx = None
-        if (backend or ("onnx" if onnx_wanted(self.device) else "torch")) == "onnx":
-            try:
-                with warnings.catch_warnings():  # the TorchScript exporter is chatty about traced shapes
-                    warnings.simplefilter("ignore")
-                    self.onnx = OnnxModule(module, (torch.zeros(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)),
-                                           ["image", "mask"])
-            except Exception:  # noqa: BLE001 - an export problem must not stop inference: PyTorch still works
-                self.onnx = None
+        self.onnx = onnx_runner(module, (torch.zeros(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)), ["image", "mask"],
+                                "inpainting network", self.device, backend)
         if self.onnx is None:
             self.module.eval().to(memory_format=torch.channels_last)
 
     @property
     def backend(self) -> str:
-        return "onnxruntime" if self.onnx is not None else f"torch ({self.device.type})"
+        return backend_name(self.onnx, self.device)
 
     def __call__(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32).transpose(2, 0, 1) / 255.0)[None]

@@ -23,7 +23,6 @@ and re-attached unchanged; gray input comes back gray (the stylized colour image
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -34,7 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..image_io import crop_to, join_alpha, open_image, pad_to_multiple, split_alpha
-from ..runtime import OnnxModule, RunnerCache, onnx_wanted
+from ..runtime import RunnerCache, backend_name, onnx_runner
 from .numbers import finite_number
 
 REFERENCE = "reference"
@@ -62,20 +61,13 @@ class NetworkStylizer:
         self.device = next(module.parameters()).device
         self.multiple = getattr(module, "multiple", 4)
         self.min_side = getattr(module, "min_side", 16)
-        self.onnx = None
-        if (backend or ("onnx" if onnx_wanted(self.device) else "torch")) == "onnx":
-            try:
-                with warnings.catch_warnings():  # the TorchScript exporter is chatty about traced shapes
-                    warnings.simplefilter("ignore")
-                    self.onnx = OnnxModule(module, (torch.zeros(1, 3, 64, 64),), ["x"])
-            except Exception as e:  # noqa: BLE001 - an export problem must not stop inference: PyTorch still works
-                warnings.warn(f"ONNX Runtime unavailable for the stylizer ({e}); using PyTorch eager")
+        self.onnx = onnx_runner(module, (torch.zeros(1, 3, 64, 64),), ["x"], "stylizer", self.device, backend)
         if self.onnx is None:
             self.module.eval()
 
     @property
     def backend(self) -> str:
-        return "onnxruntime" if self.onnx is not None else f"torch ({self.device.type})"
+        return backend_name(self.onnx, self.device)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32).transpose(2, 0, 1) / 255.0)[None]

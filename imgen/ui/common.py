@@ -133,6 +133,16 @@ class NumberSlider(gr.Slider):
         return super().preprocess(payload)
 
 
+def chosen(value: str | None, choices: dict[str, str], what: str) -> str:
+    """A dropdown or radio value (its label, or the name behind a label; None: the first) as the name behind it.
+    Anything else is a ``gr.Error`` that lists the labels."""
+    value = value or next(iter(choices))
+    name = choices.get(value, value)
+    if name not in choices.values():
+        raise gr.Error(f"Unknown {what} {value!r}; choose one of: {', '.join(choices)}.")
+    return name
+
+
 def output_dir() -> Path:
     """Where result PNGs are written: Gradio's temp dir (cleaned by the app's delete_cache)."""
     d = Path(os.environ.get("GRADIO_TEMP_DIR", Path(tempfile.gettempdir()) / "gradio")) / "imgen-results"

@@ -10,7 +10,8 @@ from PIL import Image
 
 from ..store import StoreError, default_store
 from ..tasks import inpaint as task
-from .common import ImageUpload, MaskEditor, NumberSlider, gpu, progress_callback, sample_image, save_png, user_errors
+from .common import (ImageUpload, MaskEditor, NumberSlider, chosen, gpu, progress_callback, sample_image, save_png,
+                     user_errors)
 
 CLASSICAL_LABELS = {"OpenCV Telea (classical)": "telea", "OpenCV Navier–Stokes (classical)": "ns"}
 PROCESSING = {"Only the masked area at full resolution": "crop", "Whole image resized to ≤ max side": "resize"}
@@ -49,14 +50,8 @@ def inpaint(editor, mask_file=None, grow: float = 4, feather: float = 3, invert:
     """Returns ((before, after) paths for the slider, after path for download, the mask used, a Markdown report)."""
     if editor is None or editor.get("background") is None:
         raise gr.Error("Upload a photo first.")
-    choices = model_choices()
-    model = model or next(iter(choices))
-    name = choices.get(model, model)
-    if name not in choices.values():
-        raise gr.Error(f"Unknown method {model!r}; choose one of: {', '.join(choices)}.")
-    mode = PROCESSING.get(processing, processing)
-    if mode not in task.MODES:
-        raise gr.Error(f"Unknown processing choice {processing!r}.")
+    name = chosen(model, model_choices(), "method")
+    mode = chosen(processing, PROCESSING, "processing choice")
     photo = _photo(editor["background"])
     w, h = photo.size
     notes: list[str] = []

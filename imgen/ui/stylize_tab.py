@@ -5,7 +5,8 @@ import gradio as gr
 
 from ..image_io import load_image
 from ..tasks import stylize as task
-from .common import ImageUpload, NumberSlider, gpu, progress_callback, sample_image, save_png, user_errors
+from .common import (ImageUpload, NumberSlider, chosen, gpu, progress_callback, sample_image, save_png,
+                     user_errors)
 
 REFERENCE_LABEL = "Colours and tones from a reference image"
 METHODS = {"Reinhard (Lab mean and spread)": "reinhard", "Histogram matching (per channel)": "histogram"}
@@ -25,14 +26,8 @@ def stylize(image, style: str | None = None, reference=None, strength: float = 8
     """Returns ((before, after) paths for the slider, after path for download, a Markdown report)."""
     if image is None:
         raise gr.Error("Upload a photo first.")
-    choices = style_choices()
-    style = style or next(iter(choices))
-    name = choices.get(style, style)
-    if name not in choices.values():
-        raise gr.Error(f"Unknown style {style!r}; choose one of: {', '.join(choices)}.")
-    method_name = METHODS.get(method, method)
-    if method_name not in METHODS.values():
-        raise gr.Error(f"Unknown colour transfer method {method!r}; choose one of: {', '.join(METHODS)}.")
+    name = chosen(style, style_choices(), "style")
+    method_name = chosen(method, METHODS, "colour transfer method")
     if name == task.REFERENCE and reference is None:
         raise gr.Error("Upload a reference image to take the colours and tones from.")
     res = task.stylize_image(image, name, reference=reference if name == task.REFERENCE else None,
