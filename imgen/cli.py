@@ -219,6 +219,13 @@ def cmd_eval(args) -> int:
             raise SystemExit(f"eval inpaint: {e}") from None
     elif args.task == "gan":
         return eval_gan(args)
+    elif args.task == "projection":
+        from .evaluation.projection import evaluate_projection, format_table
+        from .store import StoreError
+        try:
+            report = evaluate_projection(args.model or "kaokore-gan", n=args.n or 32, steps=args.steps)
+        except StoreError as e:
+            raise SystemExit(f"eval projection: {e}") from None
     elif args.task == "stylize":
         return eval_stylize(args)
     else:
@@ -263,8 +270,8 @@ def eval_gan(args) -> int:
         print(json.dumps(info, indent=2))
         _write_json(args.json, info)
         return 0
-    report = gan.evaluate(args.model or "kaokore-gan", reference=args.reference, n=args.n, psi=args.psi,
-                          sheets_dir=Path(args.sheets) if args.sheets else None)
+    report = gan.evaluate(args.model or "kaokore-gan", reference=args.reference, n=args.n or 5000, psi=args.psi,
+                          sheets_dir=Path(args.sheets) if args.sheets else None, data_set=args.set)
     report["command"] = "python -m imgen eval gan " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
     gan.print_table(report)
     _write_json(args.json, report)
@@ -315,6 +322,23 @@ def cmd_interpolate(args) -> int:
     strip = out.with_name(out.stem + "-strip.png")
     upscale(frame_strip(frames), frame_strip(frames).shape[1] * 2).save(strip)
     print(f"{out} ({len(frames)} frames) and {strip}")
+    return 0
+
+
+def cmd_project(args) -> int:
+    from .image_io import ImageInputError
+    from .tasks.explore import ExploreError, save_png, upscale
+    ex = _explorer(args)
+    try:
+        state, _, rep = ex.project(args.picture, steps=args.steps, use_encoder=not args.no_encoder)
+    except (ExploreError, ImageInputError) as e:
+        raise SystemExit(f"project: {e}") from None
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    img = ex.image(state)
+    save_png(upscale(img, img.shape[1] * args.scale), out, state)
+    print(f"{out} (from {'the encoder' if rep['start'] == 'encoder' else 'the average latent'}, "
+          f"{rep['steps']} steps, {rep['psnr']:.2f} dB)")
     return 0
 
 
@@ -428,11 +452,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="the GIF; the strip goes next to it as NAME-strip.png")
     s.set_defaults(func=cmd_interpolate)
 
+    s = sub.add_parser("project", help="put your own picture into a generator's latent space (PNG with the state)")
+    s.add_argument("picture")
+    s.add_argument("--model", default="kaokore-gan")
+    s.add_argument("--steps", type=int, default=100,
+                   help="optimisation steps after the encoder's guess (0 = the guess alone; default 100)")
+    s.add_argument("--no-encoder", action="store_true", help="start from the average latent, not the encoder")
+    s.add_argument("--scale", type=int, default=4)
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_project)
+
     s = sub.add_parser("eval", help="benchmark a model on an evaluation set (prints a table, writes JSON)")
-    s.add_argument("task", choices=["denoise", "inpaint", "gan", "stylize"])
+    s.add_argument("task", choices=["denoise", "inpaint", "gan", "projection", "stylize"])
     s.add_argument("--data", default=None, help="folder of evaluation images (denoise, inpaint)")
-    s.add_argument("--reference", nargs="*", default=None, help="gan: weaker generators (.safetensors snapshots) to compare")
-    s.add_argument("--n", type=int, default=5000, help="gan: samples per generator")
+    s.add_argument("--reference", nargs="*", default=None,
+                   help="gan: more generators to compare (registry names or .safetensors files)")
+    s.add_argument("--set", choices=["kaokore", "emoji"], default="kaokore",
+                   help="gan: the data set the generators model (FID/KID only for kaokore; SWD for both)")
+    s.add_argument("--n", type=int, default=None,
+                   help="gan: samples per generator (default 5000); projection: faces projected step by step (default 32)")
+    s.add_argument("--steps", type=int, nargs="+", default=[0, 20, 100],
+                   help="projection: optimisation step counts to measure")
     s.add_argument("--psi", type=float, default=1.0, help="gan: truncation of the samples")
     s.add_argument("--sheets", default=None, help="gan: write samples.png and nearest.png here")
     s.add_argument("--train-classifier", action="store_true", help="gan: (re)train the feature classifier")

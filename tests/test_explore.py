@@ -76,8 +76,9 @@ def test_directions_are_orthonormal_principal_components(generator):
 def test_slerp_endpoints_are_the_seeds_images(explorer):
     frames = explorer.interpolate(5, 9, frames=7, psi=0.7)
     assert frames.shape == (7, 64, 64, 3)
-    assert np.array_equal(frames[0], explorer.image(state(seed=5)))
-    assert np.array_equal(frames[-1], explorer.image(state(seed=9)))
+    # the same latents; ONNX Runtime may round a batch of 7 differently from a batch of 1 (seen: 1/255)
+    assert np.abs(frames[0].astype(int) - explorer.image(state(seed=5))).max() <= 1
+    assert np.abs(frames[-1].astype(int) - explorer.image(state(seed=9))).max() <= 1
     steps = [np.abs(frames[i + 1].astype(int) - frames[i]).mean() for i in range(6)]
     assert max(steps) < np.abs(frames[-1].astype(int) - frames[0]).mean()   # a path, not a jump
 

@@ -35,7 +35,29 @@ def _pixels(path):
 
 def test_endpoints_are_named(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/sample", "/variations", "/interpolate", "/project", "/apply_state"} <= set(api)
+    assert {"/sample", "/variations", "/interpolate", "/project", "/apply_state", "/compare"} <= set(api)
+
+
+def test_project_shows_the_encoders_guess_first_then_refines(client):
+    from imgen.tasks.explore import get_explorer
+    name = next((m for m in model_names() if get_explorer(m).can_encode), None)
+    if name is None:
+        pytest.skip("no explorer model with an encoder is installed")
+    job = client.submit(name, handle_file(sample_image("astronaut.png")), 10, api_name="/project")
+    job.result(timeout=120)
+    outs = job.outputs()
+    assert len(outs) == 2
+    assert "encoder's guess" in outs[0][3] and "from the encoder's guess" in outs[1][3]
+    assert json.loads(outs[0][1])["model"] == name and "w" in json.loads(outs[1][1])
+
+
+def test_compare_shows_the_same_seeds_through_each_family(client):
+    faces = [m for m in model_names() if m.startswith("kaokore")]
+    gallery = client.predict(3, 0.7, api_name="/compare")
+    captions = [item["caption"] for item in gallery]
+    assert len(captions) == len(faces) and all(any(c.startswith(m + " (") for c in captions) for m in faces)
+    for item in gallery:
+        assert Image.open(item["image"]).size == (2 * (8 * 64 + 7 * 2), 2 * 64)
 
 
 def test_sample_is_reproducible_and_carries_its_state(client):
@@ -73,7 +95,8 @@ def test_variations_and_interpolation(client):
     small = np.asarray(Image.open(one).convert("RGB").resize(g.size, Image.NEAREST))
     assert np.abs(first.astype(int) - small).mean() < 6       # the GIF starts at seed 1's image (GIF palette)
     s = _pixels(strip)
-    assert np.array_equal(s[:128, :128], _pixels(one)[::4, ::4])  # the lossless strip: exactly seed 1's image
+    # the lossless strip is seed 1's image (ONNX Runtime may round a batch 1/255 differently from one image)
+    assert np.abs(s[:128, :128].astype(int) - _pixels(one)[::4, ::4]).max() <= 1
     assert Image.open(strip).size[0] > Image.open(strip).size[1]
 
 
@@ -82,7 +105,7 @@ def test_projection_and_sessions_do_not_mix(app_url, tmp_path):
     b = Client(app_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "b"))
     try:
         pair, state, report = a.predict(_model(), handle_file(sample_image("astronaut.png")), 20, api_name="/project")
-        assert "w" in json.loads(state) and "Reconstruction error" in report
+        assert "w" in json.loads(state) and "Reconstruction" in report and "dB" in report
         # the projected latent is session state: A's sliders now edit it, B's session is untouched
         _, _, sa = a.predict(_model(), 0, 0, 0.7, *[0.0] * N_SLIDERS, api_name="/sample")
         _, _, sb = b.predict(_model(), 0, 0, 0.7, *[0.0] * N_SLIDERS, api_name="/sample")

@@ -1,11 +1,14 @@
 """Generator quality without Inception: FID and KID in the feature space of a classifier trained on KaoKore's
-own labels, plus sample and nearest-training-neighbour sheets.
+own labels, a multi-scale sliced Wasserstein distance (no pretrained network; every set), plus sample and
+nearest-training-neighbour sheets.
 
     python -m imgen eval gan --train-classifier             # once: weights/kaokore-classifier.safetensors
     python -m imgen eval gan --model kaokore-gan --reference runs/gan-kaokore/snapshots/step001000.safetensors \
         --json runs/gan-kaokore/eval.json
+    python -m imgen eval gan --set emoji --model emoji-gan
 
-Real-vs-real (KaoKore ``train_`` vs the held-out ``dev_``+``test_`` faces) is reported as the floor.
+Real-vs-real (training images vs the held-out ones: KaoKore ``dev_``+``test_``, 10 % of the emoji) is
+reported as the floor.
 """
 from __future__ import annotations
 
@@ -19,8 +22,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..models import build_model
+from .swd import multiscale_swd
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from ..training.train_gan import DATA
+
 KAOKORE = DATA / "faces" / "kaokore128"
 CLASSIFIER = "kaokore-classifier"
 
@@ -121,17 +126,25 @@ def generate(G, n: int, psi: float = 1.0, seed: int = 0, batch: int = 256) -> to
 
 
 def load_generator_file(path: Path):
-    """A generator from a .safetensors file (the shipped model or a training snapshot)."""
+    """A generator from a .safetensors file (a shipped model, a training snapshot or a GPU checkpoint)."""
     from safetensors import safe_open
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
         state = {k: f.get_tensor(k) for k in f.keys()}
-    G = build_model("latent_gan", json.loads(meta["config"]))
+    G = build_model(meta.get("arch", "latent_gan"), json.loads(meta["config"]))
     G.load_state_dict(state, strict=False)
     if meta.get("w_avg") != "computed":
         with torch.no_grad():  # snapshots carry no w_avg: estimate it like the export does
             G.w_avg.copy_(G.mapping(torch.randn(10000, G.config.z_dim, generator=torch.Generator().manual_seed(0))).mean(0))
     return G.eval().requires_grad_(False)
+
+
+def load_generator(model: str | Path):
+    """A registry name (the store) or a .safetensors file."""
+    if str(model).endswith(".safetensors"):
+        return load_generator_file(Path(model))
+    from ..store import load
+    return load(str(model), device="cpu")
 
 
 def grid_image(images_u8: torch.Tensor, nrow: int = 8, scale: int = 1) -> Image.Image:
@@ -146,45 +159,89 @@ def grid_image(images_u8: torch.Tensor, nrow: int = 8, scale: int = 1) -> Image.
 
 
 def nearest_neighbour_sheet(samples_u8: torch.Tensor, train_u8: torch.Tensor, feats_s: np.ndarray,
-                            feats_t: np.ndarray, k: int = 4) -> Image.Image:
-    """Each row: a generated sample, then its k nearest training images (classifier features, cosine)."""
-    a = feats_s / np.linalg.norm(feats_s, axis=1, keepdims=True)
-    b = feats_t / np.linalg.norm(feats_t, axis=1, keepdims=True)
-    nn_idx = np.argsort(-(a @ b.T), axis=1)[:, :k]
+                            feats_t: np.ndarray, k: int = 4, cosine: bool = True) -> Image.Image:
+    """Each row: a generated sample, then its k nearest training images (by features: cosine or L2)."""
+    if cosine:
+        a = feats_s / np.linalg.norm(feats_s, axis=1, keepdims=True)
+        b = feats_t / np.linalg.norm(feats_t, axis=1, keepdims=True)
+        nn_idx = np.argsort(-(a @ b.T), axis=1)[:, :k]
+    else:
+        d = (feats_s ** 2).sum(1)[:, None] - 2 * feats_s @ feats_t.T + (feats_t ** 2).sum(1)[None]
+        nn_idx = np.argsort(d, axis=1)[:, :k]
     rows = [torch.cat([samples_u8[i:i + 1], train_u8[torch.from_numpy(nn_idx[i])]]) for i in range(len(samples_u8))]
     return grid_image(torch.cat(rows), nrow=k + 1, scale=2)
 
 
-def evaluate(model: str | Path, reference: list[Path] | None = None, n: int = 5000, psi: float = 1.0,
-             sheets_dir: Path | None = None, folder: Path = KAOKORE) -> dict:
-    from ..store import load
-    from ..training.train_gan import load_set
-    classifier = load(CLASSIFIER, device="cpu")
-    train, held = kaokore_split(folder)
+def evaluate(model: str | Path, reference: list[str | Path] | None = None, n: int = 5000, psi: float = 1.0,
+             sheets_dir: Path | None = None, data_set: str = "kaokore", data: Path = DATA) -> dict:
+    """Every generator (``model`` first, then ``reference``) against the set's real images.
+
+    - SWD (every set): multi-scale sliced Wasserstein distance between the first ``n_held`` samples and the
+      held-out real images (never trained on), x1000; floor = as many training images vs the same held-out.
+    - FID / KID (KaoKore only): ``n`` samples against the training split in the classifier's feature space;
+      floor = held-out vs training.
+    """
+    from ..training.train_gan import load_set, split_files
+    train, held = split_files(data, data_set)
     x_train, x_held = load_set(train), load_set(held)
-    f_train, f_held = embed(classifier, x_train), embed(classifier, x_held)
-    rows = [{"model": "real held-out (floor)", "n": len(held), "fid": fid(f_held, f_train), "kid": kid(f_held, f_train)}]
-    G = load(str(model), device="cpu") if not str(model).endswith(".safetensors") else load_generator_file(Path(model))
-    candidates = [(str(model), G)] + [(Path(r).stem, load_generator_file(Path(r))) for r in (reference or [])]
-    shipped = None
-    for name, g in candidates:
+    n_held = len(held)
+    floor_idx = torch.from_numpy(np.random.default_rng(0).choice(len(train), n_held, replace=False))
+    floor = {"model": "real held-out (floor)", "n": n_held,
+             **multiscale_swd(x_train[floor_idx], x_held)}
+    classifier = None
+    if data_set == "kaokore":
+        from ..store import load
+        classifier = load(CLASSIFIER, device="cpu")
+        f_train, f_held = embed(classifier, x_train), embed(classifier, x_held)
+        floor.update(fid=fid(f_held, f_train), kid=kid(f_held, f_train))
+    rows = [floor]
+    first = None
+    for name in [model] + list(reference or []):
+        g = load_generator(name)
         t0 = time.perf_counter()
-        s = generate(g, n, psi)
+        s = generate(g, max(n, n_held), psi)
         secs = time.perf_counter() - t0
-        f = embed(classifier, s)
-        rows.append({"model": name, "n": n, "psi": psi, "fid": fid(f, f_train), "kid": kid(f, f_train),
-                     "seconds_per_sample": secs / n})
-        if shipped is None:
-            shipped = (s, f)
+        row = {"model": Path(name).stem if str(name).endswith(".safetensors") else str(name), "n": len(s),
+               "psi": psi, "seconds_per_sample": secs / len(s), **multiscale_swd(s[:n_held], x_held)}
+        if classifier is not None:
+            f = embed(classifier, s[:n])
+            row.update(n=n, fid=fid(f, f_train), kid=kid(f, f_train))
+            first = first or (s, f)
+        else:
+            first = first or (s, None)
+        rows.append(row)
+        print(_row_line(row), flush=True)
     if sheets_dir is not None:
         sheets_dir.mkdir(parents=True, exist_ok=True)
-        grid_image(shipped[0][:64], 8, scale=2).save(sheets_dir / "samples.png")
-        nearest_neighbour_sheet(shipped[0][:8], x_train, shipped[1][:8], f_train).save(sheets_dir / "nearest.png")
-    return {"task": "gan", "model": str(model), "feature_space": f"{CLASSIFIER} penultimate layer ({f_train.shape[1]}-d)",
-            "reference_set": f"KaoKore train split ({len(train)} faces)", "rows": rows}
+        grid_image(first[0][:64], 8, scale=2).save(sheets_dir / "samples.png")
+        if classifier is not None:
+            nearest_neighbour_sheet(first[0][:8], x_train, first[1][:8], f_train).save(sheets_dir / "nearest.png")
+        else:
+            pixel_nearest_sheet(first[0][:8], x_train).save(sheets_dir / "nearest.png")
+    report = {"task": "gan", "model": str(model), "set": data_set, "rows": rows,
+              "swd": f"multi-scale SWD x1000 (7x7 Laplacian-pyramid patches, 3 levels) of {n_held} samples "
+                     f"vs the {n_held} held-out images"}
+    if classifier is not None:
+        report.update(feature_space=f"{CLASSIFIER} penultimate layer ({f_train.shape[1]}-d)",
+                      reference_set=f"KaoKore train split ({len(train)} faces)")
+    else:
+        report["reference_set"] = f"{data_set}: {len(train)} training images, {n_held} held out"
+    return report
+
+
+def pixel_nearest_sheet(samples_u8: torch.Tensor, train_u8: torch.Tensor, k: int = 4) -> Image.Image:
+    """As :func:`nearest_neighbour_sheet`, by pixel distance at 16x16 (no classifier for this set)."""
+    def small(x):
+        return F.avg_pool2d(x.float(), 4).flatten(1).numpy()
+    return nearest_neighbour_sheet(samples_u8, train_u8, small(samples_u8), small(train_u8), k, cosine=False)
+
+
+def _row_line(r: dict) -> str:
+    fid_part = f"{r['fid']:>9.3f} {r['kid'][0]:>9.3f} ± {r['kid'][1]:<7.3f}" if "fid" in r else f"{'-':>9} {'-':>19}"
+    return f"{r['model']:<44} {r['n']:>6} {fid_part} {r['swd']:>8.2f}  ({', '.join(f'{v:.1f}' for v in r['swd_levels'])})"
 
 
 def print_table(report: dict) -> None:
-    print(f"{'model':<36} {'n':>6} {'FID':>9} {'KID x1e3':>16}")
+    print(f"{'model':<44} {'n':>6} {'FID':>9} {'KID x1e3':>19} {'SWD x1e3':>8}  (per level, fine to coarse)")
     for r in report["rows"]:
-        print(f"{r['model']:<36} {r['n']:>6} {r['fid']:>9.3f} {r['kid'][0]:>9.3f} ± {r['kid'][1]:.3f}")
+        print(_row_line(r))

@@ -53,5 +53,7 @@ def _import_all() -> None:
     from . import denoise_unet  # noqa: F401  (registers itself)
     from . import inpaint_net  # noqa: F401
     from . import latent_gan  # noqa: F401
+    from . import latent_vae  # noqa: F401
+    from . import latent_encoder  # noqa: F401
     from . import label_classifier  # noqa: F401
     from . import stylize_net  # noqa: F401

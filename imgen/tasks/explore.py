@@ -156,8 +156,10 @@ class _Synthesis(torch.nn.Module):
 class Explorer:
     """A loaded generator with its directions; renders states. Stateless per call (safe to share)."""
 
-    def __init__(self, module: torch.nn.Module, name: str = DEFAULT_MODEL, backend: str | None = None):
+    def __init__(self, module: torch.nn.Module, name: str = DEFAULT_MODEL, backend: str | None = None,
+                 encoder: torch.nn.Module | None = None):
         self.module, self.name = module, name
+        self.encoder = encoder  # image -> w for a GAN (a VAE encodes with its own encoder)
         self.device = next(module.parameters()).device
         cfg = module.config
         self.z_dim, self.w_dim = cfg.z_dim, cfg.w_dim
@@ -171,6 +173,25 @@ class Explorer:
     @property
     def backend(self) -> str:
         return backend_name(self.onnx, self.device)
+
+    @property
+    def family(self) -> str:
+        """"VAE" for a model that encodes pictures itself, else "GAN"."""
+        return "VAE" if hasattr(self.module, "encode") else "GAN"
+
+    @property
+    def can_encode(self) -> bool:
+        return self.encoder is not None or self.family == "VAE"
+
+    def encode(self, images_u8: np.ndarray) -> np.ndarray:
+        """(N, size, size, 3) uint8 -> (N, w_dim): the encoder's w (a VAE's posterior mean) in one pass."""
+        if not self.can_encode:
+            raise ExploreError(f"Model {self.name} has no encoder; project with optimisation steps instead.")
+        x = torch.from_numpy(np.ascontiguousarray(images_u8.transpose(0, 3, 1, 2))).float().div(127.5).sub(1)
+        with torch.inference_mode():
+            x = x.to(self.device)
+            w = self.module.encode(x)[0] if self.encoder is None else self.encoder(x)
+        return w.float().cpu().numpy()
 
     @property
     def n_directions(self) -> int:
@@ -234,16 +255,19 @@ class Explorer:
 
     # -- projection
     def project(self, image, steps: int = 150, lr: float = 0.05, progress: Progress | None = None,
-                seed: int = 0) -> tuple[ExploreState, np.ndarray, dict]:
+                seed: int = 0, use_encoder: bool = True) -> tuple[ExploreState, np.ndarray, dict]:
         """Find w whose image matches ``image`` (any picture: centre-cropped to a square, resized).
 
-        Adam on w from w_avg, pixel MSE at full and half resolution. Returns (state with w, the target as
-        the model sees it (size, size, 3) uint8, report with the errors before and after).
+        Starts from the encoder's guess when the model has one (else from w_avg), then ``steps`` of Adam on w
+        against pixel MSE at full and half resolution (0 steps = the encoder's guess alone). Returns (state
+        with w, the target as the model sees it (size, size, 3) uint8, report: start, errors, PSNR).
         """
-        steps = int(_finite(steps, "steps", 1, 2000))
+        steps = int(_finite(steps, "steps", 0, 2000))
         target_u8 = to_model_input(image, self.size)
         target = torch.from_numpy(target_u8.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1).to(self.device)
-        w = torch.tensor(self.w_avg[None], device=self.device, requires_grad=True)
+        start = "encoder" if use_encoder and self.can_encode else "average"
+        w0 = self.encode(target_u8[None]) if start == "encoder" else self.w_avg[None]
+        w = torch.tensor(w0, device=self.device, requires_grad=True)
         opt = torch.optim.Adam([w], lr=lr)
 
         def loss_of(img):
@@ -266,11 +290,15 @@ class Explorer:
                     progress(i + 1, steps)
         with torch.inference_mode():
             final = float(loss_of(self.module(w.detach())))
-        if final < best:
+        if best is None or final < best:
             best, best_w = final, w.detach().clone()
+        first = final if first is None else first
         state = ExploreState(model=self.name, seed=0, psi=1.0, directions=[0.0] * self.n_directions,
                              w=[float(v) for v in best_w[0].cpu().numpy()])
-        return state, target_u8, {"loss_start": first, "loss_end": best, "steps": steps}
+        recon = self.render(best_w.cpu().numpy())[0]
+        mse = float(np.mean((recon.astype(np.float64) - target_u8) ** 2))
+        return state, target_u8, {"loss_start": first, "loss_end": best, "steps": steps, "start": start,
+                                  "psnr": 10 * math.log10(255 ** 2 / max(mse, 1e-10))}
 
 
 def to_model_input(image, size: int) -> np.ndarray:
@@ -287,14 +315,39 @@ def to_model_input(image, size: int) -> np.ndarray:
 
 
 _EXPLORERS: dict[tuple[str, str], Explorer] = {}
+ENCODER_TASK = "explore-encoder"     # registry task of image -> w encoders; config "generator" names their GAN
+
+
+def encoder_name(generator: str) -> str | None:
+    """The registry name of the encoder trained for ``generator``, if one is installed."""
+    from ..store import entries_for_task
+    return next((e.name for e in entries_for_task(ENCODER_TASK) if (e.config or {}).get("generator") == generator),
+                None)
 
 
 def get_explorer(name: str = DEFAULT_MODEL, device: str | None = None) -> Explorer:
     key = (name, str(device))
     if key not in _EXPLORERS:
         from ..store import load
-        _EXPLORERS[key] = Explorer(load(name, device=device), name)
+        enc = encoder_name(name)
+        encoder = load(enc, device=device).eval() if enc else None
+        _EXPLORERS[key] = Explorer(load(name, device=device), name, encoder=encoder)
     return _EXPLORERS[key]
+
+
+def compare(explorers: list[Explorer], seed: int, psi: float, n: int = 8) -> list[np.ndarray]:
+    """One strip per model: seeds seed .. seed + n - 1 at truncation/temperature ``psi``, no direction offsets.
+    The same seed draws the same z for every model, so a GAN's and a VAE's strips show the two families'
+    answers to the same latent draws."""
+    seed = check_seed(seed)
+    if isinstance(seed, float):
+        raise ExploreError(f"The seed must be a whole number (got {seed:g}).")
+    n = int(_finite(n, "n", 1, 32))
+    strips = []
+    for ex in explorers:
+        ws = [ex.w_for(ExploreState(model=ex.name, seed=seed + i, psi=psi)) for i in range(n)]
+        strips.append(tile(ex.render(np.stack(ws)), cols=n))
+    return strips
 
 
 # ------------------------------------------------------------------------------------------------ output

@@ -26,7 +26,8 @@ SET_INFO = {
                 "licence_note": "Trained on the KaoKore data set (CC BY-SA 4.0; ROIS-DS Center for Open Data in the "
                                 "Humanities). The weights are a derived work shared under CC BY-SA 4.0."},
     "emoji": {"title": "Noto emoji", "licence": "apache-2.0", "data": "Noto Color Emoji (72 px, on white)",
-              "licence_note": "Trained on Noto Color Emoji (Apache-2.0)."},
+              "licence_note": "Trained on Noto Color Emoji (Apache-2.0; Google). The weights are shared under "
+                              "Apache-2.0."},
 }
 
 
@@ -59,79 +60,115 @@ def directions_sheet(G, path: Path, seeds=(0, 1, 2), values=(-3, -1.5, 0, 1.5, 3
     upscale(tile(np.stack(rows), cols=cols, gap=2), 2 * (64 + 2) * cols).save(path)
 
 
-def export(run_dir: Path, name: str, weights_dir: Path = WEIGHTS, eval_report: dict | None = None,
-           labels: list[str] | None = None, sheets: Path | None = None) -> str:
+def load_source(run_dir: Path | None, snapshot: Path | None) -> dict:
+    """What the export needs from a run: EMA state, config, step, data set, the run's args and CPU time.
+
+    From ``<run_dir>/ckpt.pt`` (a run of this machine), or from an EMA snapshot ``.safetensors`` (e.g. a GPU run's
+    checkpoint, which has no optimizer state) with the run's ``args.json`` in ``run_dir`` if there is one.
+    """
+    if snapshot is None:
+        ckpt = load_checkpoint(run_dir / "ckpt.pt")
+        if ckpt is None:
+            raise SystemExit(f"no checkpoint in {run_dir}")
+        return {"state": ckpt["ema"], "config": json.loads(ckpt["config"]), "step": ckpt["step"],
+                "set": ckpt.get("set", "kaokore"), "args": json.loads((run_dir / "args.json").read_text()),
+                "cpu_seconds": ckpt.get("cpu_seconds", 0.0)}
+    from safetensors import safe_open
+    with safe_open(str(snapshot), framework="pt") as f:
+        meta = f.metadata() or {}
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    args = json.loads((run_dir / "args.json").read_text()) if run_dir and (run_dir / "args.json").exists() else {}
+    return {"state": state, "config": json.loads(meta["config"]), "step": int(meta.get("step", 0)),
+            "set": args.get("set", "kaokore"), "args": args, "cpu_seconds": None}
+
+
+def _eval_lines(eval_report: dict) -> str:
+    has_fid = any("fid" in r for r in eval_report["rows"])
+    lines = []
+    if has_fid:
+        lines.append(f"FID / KID: feature space {eval_report['feature_space']}; reference: {eval_report['reference_set']}; "
+                     "KID x1000 (mean ± std over 50 subsets of 500).")
+    lines += [f"SWD: {eval_report.get('swd', 'multi-scale sliced Wasserstein distance x1000')}; per Laplacian level "
+              "(finest first) in brackets. Lower is better everywhere; the first row is the floor (real vs real).", "",
+              "| model | samples | " + ("FID | KID x1000 | " if has_fid else "") + "SWD x1000 |",
+              "|---|---|" + ("---|---|" if has_fid else "") + "---|"]
+    for r in eval_report["rows"]:
+        fid_cells = (f"{r['fid']:.3f} | {r['kid'][0]:.2f} ± {r['kid'][1]:.2f} | " if "fid" in r else "– | – | ") if has_fid else ""
+        swd = f"{r['swd']:.1f} ({', '.join(f'{v:.1f}' for v in r['swd_levels'])})" if "swd" in r else "–"
+        lines.append(f"| {r['model']} | {r['n']} | {fid_cells}{swd} |")
+    if eval_report.get("command"):
+        lines += ["", f"Command: `{eval_report['command']}`"]
+    return "\n".join(lines)
+
+
+def export(run_dir: Path | None, name: str, weights_dir: Path = WEIGHTS, eval_report: dict | None = None,
+           labels: list[str] | None = None, sheets: Path | None = None, snapshot: Path | None = None,
+           training_text: str | None = None, history: str | None = None) -> str:
+    """Weights, directions sheet, card and registry entry for a trained GAN.
+
+    ``training_text`` replaces the card's generated Training section (e.g. for a run made elsewhere: hardware,
+    wall time, command, data preparation); ``history`` adds a Run history section.
+    """
     from ..store import update_entry
     from .export import export_safetensors, write_model_card
-    ckpt = load_checkpoint(run_dir / "ckpt.pt")
-    if ckpt is None:
-        raise SystemExit(f"no checkpoint in {run_dir}")
-    config = json.loads(ckpt["config"])
+    src = load_source(run_dir, snapshot)
+    config = src["config"]
     if labels is not None:
         config["direction_labels"] = [str(x) for x in labels]
     G = build_model("latent_gan", config)
-    G.load_state_dict(ckpt["ema"])
+    G.load_state_dict(src["state"], strict=False)
     G.eval().requires_grad_(False)
     pca = compute_directions(G)
-    data_set = ckpt.get("set", "kaokore")
+    data_set = src["set"]
     info = SET_INFO[data_set]
     file = f"{name}.safetensors"
     sha = export_safetensors(G, "latent_gan", weights_dir / file,
-                             extra={"step": ckpt["step"], "set": data_set, "w_avg": "computed", **pca})
+                             extra={"step": src["step"], "set": data_set, "w_avg": "computed", **pca})
     directions_sheet(G, weights_dir / f"{name}-directions.png")
-    args = json.loads((run_dir / "args.json").read_text())
+    args = src["args"]
     n_params = sum(p.numel() for p in G.parameters())
-    cmd = (f"python -m imgen.training.train_gan --set {data_set} --out {run_dir} --steps {args.get('steps')} "
-           f"--batch {args.get('batch')}")
-    ev = "Not evaluated yet."
-    if eval_report:
-        lines = [f"Feature space: {eval_report['feature_space']}; reference: {eval_report['reference_set']}. "
-                 "Lower is better. KID is x1000 (mean ± std over 50 subsets of 500).", "",
-                 "| model | samples | FID | KID x1000 |", "|---|---|---|---|"]
-        for r in eval_report["rows"]:
-            lines.append(f"| {r['model']} | {r['n']} | {r['fid']:.3f} | {r['kid'][0]:.3f} ± {r['kid'][1]:.3f} |")
-        if eval_report.get("command"):
-            lines += ["", f"Command: `{eval_report['command']}`"]
-        if eval_report.get("classifier"):
-            c = eval_report["classifier"]
-            lines += ["", f"The classifier ({len(c['classes'])} classes: gender x status) reaches "
-                      f"{c['held_out_accuracy']:.1%} on the held-out dev+test faces (majority class: "
-                      f"{c['majority_baseline']:.1%})."]
-        ev = "\n".join(lines)
+    if training_text is None:
+        cmd = (f"python -m imgen.training.train_gan --set {data_set} --out {run_dir} --steps {args.get('steps')} "
+               f"--batch {args.get('batch')}")
+        training_text = (
+            f"- command: `{cmd}`\n- steps: {src['step']} (batch {args.get('batch')}, 64x64, "
+            f"horizontal flips, DiffAugment `{args.get('augment')}`)\n"
+            f"- losses: non-saturating logistic GAN loss, lazy R1 (gamma {args.get('r1_gamma')}, every "
+            f"{args.get('r1_every')})\n- Adam lr {args.get('lr')} (mapping x{args.get('mapping_lr_mult')}), "
+            f"betas (0, 0.99); EMA {args.get('ema')} (shipped)\n"
+            f"- CPU time: {(src['cpu_seconds'] or 0) / 3600:.2f} CPU-process hours on a 2-core machine (no GPU)")
     sheet_md = ""
     if sheets is not None:
         import shutil
         for kind in ("samples", "nearest"):
             if (sheets / f"{kind}.png").exists():
                 shutil.copy(sheets / f"{kind}.png", weights_dir / f"{name}-{kind}.png")
+        by = "classifier features" if data_set == "kaokore" else "pixel distance at 16x16"
         sheet_md = (f"64 samples (ψ = 1, seeds 0-63):\n\n![samples]({name}-samples.png)\n\n"
-                    f"Nearest training faces (classifier features) of 8 samples: first column generated, then its "
-                    f"4 nearest neighbours; none is a copy.\n\n![nearest neighbours]({name}-nearest.png)\n\n")
+                    f"Nearest training images ({by}) of 8 samples: first column generated, then its "
+                    f"4 nearest neighbours.\n\n![nearest neighbours]({name}-nearest.png)\n\n")
     names = config.get("direction_labels") or []
     dir_lines = [f"- {k + 1}: {names[k] if k < len(names) and names[k] else '(unnamed)'} "
                  f"({pca['explained_variance'][k]:.1%} of w's variance)" for k in range(min(8, len(pca['explained_variance'])))]
+    sections = {
+        "Training data and licence": info["licence_note"],
+        "Training": training_text,
+        "Quality": _eval_lines(eval_report) if eval_report else "Not evaluated yet.",
+        "Directions": ("\n".join(dir_lines) + f"\n\nRows: directions 1-8; columns: -3, -1.5, 0, +1.5, +3 σ for "
+                       f"seeds 0, 1, 2 (ψ 0.7).\n\n![directions]({name}-directions.png)"),
+        "Sample sheets": sheet_md or "Written to `runs/.../samples/` during training.",
+    }
+    if history:
+        sections["Run history"] = history
     write_model_card(weights_dir / f"{name}.md", {
         "title": f"{name}: a latent-space explorer for {info['title']} (64x64 GAN with GANSpace directions)",
         "licence": info["licence"], "tags": ["unconditional-image-generation", "gan", "imgen"],
         "datasets": [info["data"]],
-        "summary": (f"A {n_params / 1e6:.2f} M-parameter generator (config `{json.dumps(config)}`): a 4-layer mapping "
-                    "network z -> w (as in StyleGAN) and a DCGAN-like synthesis network modulated by w at every "
-                    "block. Sampling uses the EMA weights, truncation around the mean w, and principal directions "
-                    "of w (GANSpace) stored in the file (`directions`, `direction_std`, `w_avg`)."),
-        "sections": {
-            "Training data and licence": info["licence_note"],
-            "Training": (f"- command: `{cmd}`\n- steps: {ckpt['step']} (batch {args.get('batch')}, 64x64, "
-                         f"horizontal flips, DiffAugment `{args.get('augment')}`)\n"
-                         f"- losses: non-saturating logistic GAN loss, lazy R1 (gamma {args.get('r1_gamma')}, every "
-                         f"{args.get('r1_every')})\n- Adam lr {args.get('lr')} (mapping x{args.get('mapping_lr_mult')}), "
-                         f"betas (0, 0.99); EMA {args.get('ema')} (shipped)\n"
-                         f"- CPU time: {ckpt.get('cpu_seconds', 0) / 3600:.2f} CPU-process hours on a 2-core machine "
-                         "(no GPU)"),
-            "Quality (FID / KID in a KaoKore classifier's feature space)": ev,
-            "Directions": ("\n".join(dir_lines) + f"\n\nRows: directions 1-8; columns: -3, -1.5, 0, +1.5, +3 σ for "
-                           f"seeds 0, 1, 2 (ψ 0.7).\n\n![directions]({name}-directions.png)"),
-            "Sample sheets": sheet_md or "Written to `runs/.../samples/` during training.",
-        },
+        "summary": (f"A {n_params / 1e6:.2f} M-parameter generator (config `{json.dumps(config, ensure_ascii=False)}`): "
+                    "a 4-layer mapping network z -> w (as in StyleGAN) and a DCGAN-like synthesis network modulated "
+                    "by w at every block. Sampling uses the EMA weights, truncation around the mean w, and principal "
+                    "directions of w (GANSpace) stored in the file (`directions`, `direction_std`, `w_avg`)."),
+        "sections": sections,
     })
     update_entry(name, task="explore", arch="latent_gan", config=config, file=file, sha256=sha,
                  licence=info["licence"], data=info["data"], card=f"{name}.md")
@@ -146,6 +183,12 @@ def cli(argv=None) -> None:
     ap.add_argument("--eval", type=Path, default=None, help="an `eval gan` JSON report for the card")
     ap.add_argument("--sheets", type=Path, default=None, help="folder with samples.png / nearest.png from `eval gan`")
     ap.add_argument("--labels", nargs="*", default=None, help="names of directions 1..k ('' = unnamed)")
+    ap.add_argument("--snapshot", type=Path, default=None,
+                    help="export this EMA snapshot (.safetensors) instead of <run>/ckpt.pt; --run then holds args.json")
+    ap.add_argument("--training", type=Path, default=None, help="Markdown for the card's Training section")
+    ap.add_argument("--history", type=Path, default=None, help="Markdown for the card's Run history section")
     a = ap.parse_args(argv)
     report = json.loads(a.eval.read_text()) if a.eval else None
-    print(export(a.run, a.name, a.weights, report, a.labels, a.sheets))
+    print(export(a.run, a.name, a.weights, report, a.labels, a.sheets, snapshot=a.snapshot,
+                 training_text=a.training.read_text() if a.training else None,
+                 history=a.history.read_text() if a.history else None))

@@ -154,3 +154,146 @@ class MetricLog:
         with open(self.path, "a") as f:
             f.write(json.dumps(metrics) + "\n")
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()), flush=True)
+
+
+class Budget:
+    """How far a run is through its budget: steps, wall-clock minutes, or whichever ends first.
+
+    ``progress(step)`` in [0, 1] drives the LR schedule, so a run stopped by its time budget has finished its
+    schedule (ends annealed). Wall time already spent before a resume is passed in as ``seconds_before``.
+    """
+
+    def __init__(self, steps: int | None = None, minutes: float | None = None, seconds_before: float = 0.0):
+        if not steps and not minutes:
+            raise ValueError("a run needs --steps or --minutes")
+        self.steps, self.minutes = steps, minutes
+        self.seconds_before = seconds_before
+        self.t0 = time.time()
+
+    @property
+    def seconds(self) -> float:
+        return self.seconds_before + time.time() - self.t0
+
+    def progress(self, step: int) -> float:
+        parts = []
+        if self.steps:
+            parts.append(step / self.steps)
+        if self.minutes:
+            parts.append(self.seconds / (60 * self.minutes))
+        return min(1.0, max(parts))
+
+    def done(self, step: int) -> bool:
+        return self.progress(step) >= 1.0
+
+
+class StopFlag:
+    """Set by SIGTERM / SIGINT so a loop can save a checkpoint and return instead of dying mid-step."""
+
+    def __init__(self):
+        import signal
+        self.stop = False
+        self._old = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: signals cannot be caught here
+                pass
+
+    def _handle(self, signum, frame) -> None:
+        print(f"signal {signum}: saving a checkpoint and stopping", flush=True)
+        self.stop = True
+
+    def restore(self) -> None:
+        import signal
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class BudgetedRun:
+    """The book-keeping of a resumable run with a step or time budget, for single-model trainers.
+
+    Writes ``<out>/args.json``; resumes ``<out>/ckpt.pt`` (model, EMA, optimizer, sampling and torch RNG
+    streams, step, wall seconds) when it exists; sets the LR each step from the budget's progress (warm-up,
+    cosine to 1 %); writes the checkpoint every ``ckpt_minutes``, on SIGTERM/SIGINT and at the end.
+    """
+
+    def __init__(self, out: Path, args, model: nn.Module, ema: EMA, opt: torch.optim.Optimizer,
+                 gen: torch.Generator, ckpt_minutes: float = 5.0, extra: dict | None = None):
+        self.out, self.model, self.ema, self.opt, self.gen = Path(out), model, ema, opt, gen
+        self.extra = extra or {}
+        self.ckpt_minutes = ckpt_minutes
+        self.step, seconds_before = 0, 0.0
+        ckpt = load_checkpoint(self.out / "ckpt.pt")
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+            ema.model.load_state_dict(ckpt["ema"])
+            opt.load_state_dict(ckpt["opt"])
+            gen.set_state(ckpt["gen"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            self.step, seconds_before = ckpt["step"], ckpt["seconds"]
+            print(f"resumed from step {self.step} ({seconds_before / 60:.1f} min)", flush=True)
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "args.json").write_text(json.dumps({k: str(v) if isinstance(v, Path) else v
+                                                         for k, v in vars(args).items()}, indent=1))
+        self.budget = Budget(args.steps, args.minutes, seconds_before)
+        self.log = MetricLog(self.out)
+        self._stop = StopFlag()
+        self._t_ckpt = time.time()
+
+    @property
+    def progress(self) -> float:
+        return self.budget.progress(self.step)
+
+    def running(self) -> bool:
+        return not self.budget.done(self.step) and not self._stop.stop
+
+    def set_lr(self, base: float, warmup: float) -> float:
+        """The LR for the current progress (warm-up over ``warmup`` of the budget, then cosine to 1 %)."""
+        lr = cosine_lr(int(self.progress * 10000), 10000, base, warmup=int(warmup * 10000))
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        return lr
+
+    def update(self, loss: torch.Tensor) -> int:
+        """One optimizer step on ``loss``, the EMA, the step count and the periodic checkpoint; returns the step."""
+        if not math.isfinite(loss.item()):
+            raise SystemExit(f"loss is not finite at step {self.step + 1}")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.ema.update(self.model, self.step)
+        self.step += 1
+        if time.time() - self._t_ckpt > 60 * self.ckpt_minutes:
+            self.checkpoint()
+        return self.step
+
+    def checkpoint(self) -> None:
+        save_checkpoint(self.out / "ckpt.pt", {
+            "model": self.model.state_dict(), "ema": self.ema.model.state_dict(), "opt": self.opt.state_dict(),
+            "step": self.step, "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+            "seconds": self.budget.seconds, "progress": self.progress, "lr": self.opt.param_groups[0]["lr"],
+            "config": json.dumps(self.model.config.to_dict()), **self.extra})
+        self._t_ckpt = time.time()
+
+    def finish(self) -> None:
+        self.checkpoint()
+        self._stop.restore()
+
+
+def start_run(args) -> tuple[torch.device, torch.Generator]:
+    """A trainer's first lines: the device (``--device``), intra-op threads, torch's seed, and the generator
+    that draws the batches (seeded ``--seed`` + 1)."""
+    from ..device import configure_threads, pick_device
+    device = pick_device(args.device)
+    configure_threads()
+    torch.manual_seed(args.seed)
+    return device, torch.Generator().manual_seed(args.seed + 1)
+
+
+def train_or_export(main, export_cli) -> None:
+    """``python -m imgen.training.train_X [export] ...``: run the trainer, or its export when asked."""
+    import sys
+    if len(sys.argv) > 1 and sys.argv[1] == "export":
+        export_cli(sys.argv[2:])
+    else:
+        main()

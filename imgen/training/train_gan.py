@@ -7,7 +7,8 @@ Resumes from ``<out>/ckpt.pt`` when it exists. Losses: non-saturating logistic G
 penalty on real images; DiffAugment (colour, translation, cutout; Zhao et al. 2020) on everything the
 discriminator sees, so a few thousand images suffice. The generator's EMA is what gets exported; EMA
 snapshots are kept along the way (``snapshots/step*.safetensors``) as weaker references for evaluation.
-Only the ``train_`` split of KaoKore is used; ``dev_``/``test_`` stay held out.
+Only the ``train_`` split of KaoKore is used; ``dev_``/``test_`` stay held out; 10 % of the emoji are held
+out too (:func:`split_files`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import argparse
 import json
 import math
 import time
+import zlib
 from pathlib import Path
 
 import cv2
@@ -22,11 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..device import configure_threads, pick_device
 from ..image_io import load_image
 from ..models import build_model
 from .data import list_images
-from .loop import EMA, MetricLog, load_checkpoint, r1_penalty, save_checkpoint
+from .loop import EMA, MetricLog, load_checkpoint, r1_penalty, save_checkpoint, start_run, train_or_export
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SETS = {"kaokore": "faces/kaokore128", "emoji": "emoji/noto72"}
@@ -56,10 +57,19 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def training_files(data: Path, name: str) -> list[Path]:
+def split_files(data: Path, name: str) -> tuple[list[Path], list[Path]]:
+    """(training, held-out) images of a set. KaoKore has its own splits (``train_`` vs ``dev_``/``test_``);
+    for the emoji, the 10 % of files with the lowest CRC32 of their name are held out (fixed, spread over the set)."""
     files = list_images([data / SETS[name]])
     if name == "kaokore":
-        files = [f for f in files if f.name.startswith("train_")]
+        held = {f for f in files if not f.name.startswith("train_")}
+    else:
+        held = set(sorted(files, key=lambda f: (zlib.crc32(f.name.encode()), f.name))[:round(0.1 * len(files))])
+    return [f for f in files if f not in held], [f for f in files if f in held]
+
+
+def training_files(data: Path, name: str) -> list[Path]:
+    files = split_files(data, name)[0]
     if not files:
         raise SystemExit(f"no training images in {data / SETS[name]}")
     return files
@@ -127,10 +137,7 @@ def save_grid(G, z: torch.Tensor, path: Path, nrow: int = 8) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
-    device = pick_device(args.device)
-    configure_threads()
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed + 1)
+    device, gen = start_run(args)
 
     data = load_set(training_files(args.data, args.set))
     print(f"{len(data)} training images from {SETS[args.set]}")
@@ -225,9 +232,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    import sys
-    if len(sys.argv) > 1 and sys.argv[1] == "export":
-        from .export_gan import cli as export_cli
-        export_cli(sys.argv[2:])
-    else:
-        main()
+    from .export_gan import cli as export_cli
+    train_or_export(main, export_cli)

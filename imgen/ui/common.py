@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import tempfile
 import uuid
@@ -157,20 +158,37 @@ def save_png(img: Image.Image, stem: str) -> str:
     return str(path)
 
 
+def _user_error(e: Exception) -> Exception:
+    """The gr.Error a package exception becomes, or ``e`` itself when it is not the user's to see."""
+    if isinstance(e, gr.Error):
+        return e
+    if isinstance(e, (ImageInputError, StoreError)):
+        return gr.Error(str(e))
+    if isinstance(e, ValueError):
+        return gr.Error(f"Invalid input: {e}")
+    if isinstance(e, MemoryError):
+        return gr.Error("Out of memory for this image: try a smaller image or processing size.")
+    return e
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Turn the package's user-facing exceptions into gr.Error (a sentence in the UI, AppError in the client)."""
+    """Turn the package's user-facing exceptions into gr.Error (a sentence in the UI, AppError in the client).
+    Works for handlers that return and for handlers that yield (streamed results)."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except (ValueError, MemoryError, ImageInputError, StoreError) as e:
+                raise _user_error(e) from None
+        return gen_wrapper
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except (ImageInputError, StoreError) as e:
-            raise gr.Error(str(e)) from None
-        except ValueError as e:
-            raise gr.Error(f"Invalid input: {e}") from None
-        except MemoryError:
-            raise gr.Error("Out of memory for this image: try a smaller image or processing size.") from None
+        except (ValueError, MemoryError, ImageInputError, StoreError) as e:
+            raise _user_error(e) from None
     return wrapper
 
 

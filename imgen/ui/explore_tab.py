@@ -100,19 +100,55 @@ def interpolate(model: str, seed_a: float, seed_b: float, frames: float, psi: fl
 @gpu
 @user_errors
 def project(model: str, image, steps: float = 150, progress=gr.Progress()):
-    """Returns (target as the model sees it, reconstruction, state JSON, projected w for the session, report)."""
+    """Yields (target as the model sees it, reconstruction), state JSON, projected w for the session, report:
+    first the encoder's guess at once (when the model has an encoder), then the refined result."""
     if image is None:
         raise gr.Error("Upload a picture to project first.")
     ex = _explorer(model)
-    state, target, rep = ex.project(image, steps=int(steps),
-                                    progress=lambda i, n: progress((i, n), desc="Projecting", unit="steps"))
-    out = _save(ex.image(state), state, "projected")
-    tgt = output_dir() / f"target-{random.getrandbits(40):010x}.png"
-    task.upscale(target, DISPLAY).save(tgt)
-    report = (f"Reconstruction error (MSE, full + half resolution) {rep['loss_start']:.4f} at the mean face → "
-              f"**{rep['loss_end']:.4f}** after {rep['steps']} steps. The sliders now edit your picture's latent; "
+    steps = int(steps)
+    tgt = None
+    if ex.can_encode:
+        state, target, rep = ex.project(image, steps=0)
+        tgt = output_dir() / f"target-{random.getrandbits(40):010x}.png"
+        task.upscale(target, DISPLAY).save(tgt)
+        more = f" Refining with {steps} optimisation steps…" if steps else ""
+        yield ((str(tgt), _save(ex.image(state), state, "projected")), state.to_json(), state.w,
+               f"The encoder's guess: **{rep['psnr']:.1f} dB** PSNR.{more}")
+        if not steps:
+            return
+    state, target, rep = ex.project(image, steps=max(1, steps),
+                                    progress=lambda i, n: progress((i, n), desc="Refining", unit="steps"))
+    if tgt is None:
+        tgt = output_dir() / f"target-{random.getrandbits(40):010x}.png"
+        task.upscale(target, DISPLAY).save(tgt)
+    start = "the encoder's guess" if rep["start"] == "encoder" else "the average face"
+    report = (f"Reconstruction **{rep['psnr']:.1f} dB** PSNR after {rep['steps']} steps from {start} (error "
+              f"{rep['loss_start']:.4f} → {rep['loss_end']:.4f}). The sliders now edit your picture's latent; "
               "change the seed to leave it.")
-    return (str(tgt), out), state.to_json(), state.w, report
+    yield (str(tgt), _save(ex.image(state), state, "projected")), state.to_json(), state.w, report
+
+
+@gpu
+@user_errors
+def compare_families(seed: float, psi: float):
+    """The same seeds (seed .. seed + 7) through every installed model of the KaoKore faces (GAN and VAE):
+    a gallery of one strip per model, captioned with its name and family."""
+    names = [n for n in model_names() if _dataset(n) == _dataset(task.DEFAULT_MODEL)]
+    explorers = [_explorer(n) for n in names]
+    strips = task.compare(explorers, seed, psi)
+    out = []
+    for ex, strip in zip(explorers, strips):
+        path = output_dir() / f"compare-{ex.name}-{random.getrandbits(40):010x}.png"
+        task.upscale(strip, 2 * strip.shape[1]).save(path)
+        out.append((str(path), f"{ex.name} ({ex.family})"))
+    return out
+
+
+def _dataset(name: str) -> str:
+    try:
+        return default_store().entry(name).data
+    except StoreError:
+        return ""
 
 
 @user_errors
@@ -189,11 +225,17 @@ def build() -> None:
         with gr.Row():
             picture = ImageUpload(label="Your picture (centre square is used)", sources=["upload", "clipboard"],
                                   height=256)
-            steps = NumberSlider(10, 500, value=150, step=10, label="Optimisation steps")
+            steps = NumberSlider(0, 500, value=100, step=10, label="Refinement steps",
+                                 info="Models with an encoder show their guess at once; these steps then refine it.")
         proj = gr.Button("Project")
         pair = gr.ImageSlider(label="Your picture (as the model sees it) / reconstruction", type="filepath",
                               format="png")
         proj_report = gr.Markdown()
+    with gr.Tab("GAN vs VAE"):
+        gr.Markdown("The same seeds through each family trained on the same faces: a GAN (sharp, learned by a "
+                    "critic) and a VAE (learned by reconstruction: softer, but it can encode any picture).")
+        compare_btn = gr.Button("Compare seeds seed … seed + 7")
+        compare_out = gr.Gallery(label="Same seeds, each model", columns=1, object_fit="contain", height="auto")
 
     controls = [model, seed, walk, psi, *sliders]
     outs = [image, download, state_json]
@@ -219,6 +261,8 @@ def build() -> None:
     proj.click(project, [model, picture, steps], [pair, state_json, w_state, proj_report], api_name="project",
                concurrency_limit=1, concurrency_id="model").then(
         lambda: [0.0] * N_SLIDERS, None, sliders, api_visibility="private").then(**live, api_visibility="private")
+    compare_btn.click(compare_families, [seed, psi], compare_out, api_name="compare",
+                      concurrency_limit=2, concurrency_id="explore")
     del load_evt, seed_set
     gr.Examples(EXAMPLES, [seed, walk, psi, *sliders[:3]], outputs=None, label="Starting points",
                 example_labels=EXAMPLE_LABELS)
