@@ -54,30 +54,31 @@ def gather_patches(level: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, size
     return p.permute(0, 2, 1, 3).reshape(n * per_image, c * size * size)
 
 
-def _normalise(desc: torch.Tensor, channels: int) -> torch.Tensor:
-    d = desc.view(desc.shape[0], channels, -1)
-    mean = d.mean(dim=(0, 2), keepdim=True)
-    std = d.std(dim=(0, 2), keepdim=True).clamp_min(1e-8)
-    return ((d - mean) / std).view_as(desc)
+def normalise_patches(desc: np.ndarray, channels: int) -> np.ndarray:
+    """Per colour channel (over all patches and positions): zero mean, unit spread (Karras et al.)."""
+    d = np.asarray(desc, np.float64).reshape(len(desc), channels, -1)
+    d = d - d.mean(axis=(0, 2), keepdims=True)
+    d = d / np.maximum(d.std(axis=(0, 2), keepdims=True), 1e-8)
+    return d.reshape(len(desc), -1)
 
 
-def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: int, rng: np.random.Generator,
-                       repeats: int = 4) -> float:
-    """Mean over ``directions`` x ``repeats`` random unit directions of mean |sort(a·d) - sort(b·d)|."""
+def sliced_wasserstein(a: np.ndarray, b: np.ndarray, directions: int, rng: np.random.Generator,
+                       repeats: int = 1) -> float:
+    """Mean over ``directions`` x ``repeats`` random unit directions of mean |sort(a·d) - sort(b·d)|
+    (equal-size descriptor sets (n, dim))."""
     m = min(len(a), len(b))
     a, b = a[:m], b[:m]
     vals = []
     for _ in range(repeats):
-        d = torch.from_numpy(rng.standard_normal((a.shape[1], directions))).to(a)
-        d = d / d.norm(dim=0, keepdim=True)
-        pa = np.sort((a @ d).numpy(), axis=0)  # numpy's sort is several times faster than torch's here
-        pb = np.sort((b @ d).numpy(), axis=0)
+        d = rng.standard_normal((a.shape[1], directions))
+        d /= np.linalg.norm(d, axis=0, keepdims=True)
+        pa, pb = np.sort(a @ d, axis=0), np.sort(b @ d, axis=0)
         vals.append(float(np.abs(pa - pb).mean()))
     return float(np.mean(vals))
 
 
 def multiscale_swd(a_u8: torch.Tensor, b_u8: torch.Tensor, levels: int = 3, patches_per_image: int = 128,
-                   directions: int = 512, seed: int = 0) -> dict:
+                   directions: int = 512, repeats: int = 4, seed: int = 0) -> dict:
     """SWD x1000 per Laplacian level (finest first) and their mean, between uint8 (N, C, H, W) image sets.
 
     Pyramid levels stop where a 7x7 patch no longer fits (16 px: three levels for 64 px images).
@@ -92,7 +93,7 @@ def multiscale_swd(a_u8: torch.Tensor, b_u8: torch.Tensor, levels: int = 3, patc
     per_level = []
     for la, lb in zip(pa, pb):  # the same patch positions in both sets: a set against itself scores 0
         ys, xs = patch_positions(len(la), *la.shape[-2:], patches_per_image, rng)
-        da = _normalise(gather_patches(la, ys, xs), c)
-        db = _normalise(gather_patches(lb, ys, xs), c)
-        per_level.append(1000 * sliced_wasserstein(da.float(), db.float(), directions, rng))
+        da = normalise_patches(gather_patches(la, ys, xs).numpy(), c).astype(np.float32)
+        db = normalise_patches(gather_patches(lb, ys, xs).numpy(), c).astype(np.float32)
+        per_level.append(1000 * sliced_wasserstein(da, db, directions, rng, repeats))
     return {"swd": float(np.mean(per_level)), "swd_levels": per_level}

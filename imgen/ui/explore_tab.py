@@ -186,7 +186,9 @@ def build() -> None:
     w_state = gr.State(None)  # a projected latent, per browser session
     with gr.Row():
         with gr.Column(scale=1):
-            model = gr.Dropdown(names, value=first, label="Model", elem_id="explore-model")
+            model = gr.Dropdown(names, value=first, label="Model", elem_id="explore-model",
+                                info="kaokore: faces from Japanese picture scrolls (KaoKore); emoji: Noto emoji. "
+                                     "GAN: sharper samples. VAE: softer, but encodes any picture at once.")
             with gr.Row():
                 seed = gr.Number(0, precision=0, minimum=0, label="Seed", scale=3, elem_id="explore-seed")
                 dice = gr.Button("🎲", scale=1, min_width=40, elem_id="explore-dice")
