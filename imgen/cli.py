@@ -226,6 +226,7 @@ def cmd_eval(args) -> int:
             report = evaluate_projection(args.model or "kaokore-gan", n=args.n or 32, steps=args.steps)
         except StoreError as e:
             raise SystemExit(f"eval projection: {e}") from None
+        report["command"] = "python -m imgen " + " ".join(sys.argv[1:])
     elif args.task == "stylize":
         return eval_stylize(args)
     else:

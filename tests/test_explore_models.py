@@ -239,3 +239,28 @@ def test_shipped_encoder_beats_the_average_start_at_the_same_step_count(shared_d
     with_enc = [ex.project(f, steps=10)[2]["psnr"] for f in faces]
     without = [ex.project(f, steps=10, use_encoder=False)[2]["psnr"] for f in faces]
     assert np.mean(with_enc) > np.mean(without) + 1
+
+
+def test_cli_project_writes_a_png_that_carries_the_state(vae, tmp_path):
+    from imgen.cli import main
+    from imgen.store import Store, set_default_store
+    from imgen.training.export import export_safetensors
+    store = Store(weights_dir=tmp_path / "w", registry_path=tmp_path / "w" / "registry.json")
+    sha = export_safetensors(vae, "latent_vae", tmp_path / "w" / "tiny-vae.safetensors", extra={"w_avg": "computed"})
+    store.update_entry("tiny-vae", task="explore", arch="latent_vae", file="tiny-vae.safetensors", sha256=sha,
+                       config=vae.config.to_dict())
+    set_default_store(store)
+    task._EXPLORERS.clear()
+    try:
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)).save(tmp_path / "p.png")
+        assert main(["project", str(tmp_path / "p.png"), "--model", "tiny-vae", "--steps", "5",
+                     "-o", str(tmp_path / "out.png")]) == 0
+        st = task.state_from_png(tmp_path / "out.png")
+        assert st.model == "tiny-vae" and len(st.w) == 16
+        assert Image.open(tmp_path / "out.png").size == (256, 256)
+        with pytest.raises(SystemExit, match="project: .*not a readable image|project: "):
+            (tmp_path / "bad.png").write_bytes(b"not an image")
+            main(["project", str(tmp_path / "bad.png"), "--model", "tiny-vae", "-o", str(tmp_path / "x.png")])
+    finally:
+        set_default_store(None)
+        task._EXPLORERS.clear()
