@@ -152,7 +152,8 @@ def export_encoder(run_dir: Path, name: str, weights_dir: Path = WEIGHTS, projec
         "sections": {
             "Training data and licence": info["licence_note"],
             "Training": (f"- command: `{cmd}`\n- steps: {ckpt['step']} in {ckpt['seconds'] / 60:.0f} min wall clock "
-                         "on a 2-core CPU (no GPU)\n- each step: {b} generated faces (ψ in [0.5, 1], random "
+                         "on a 2-core CPU shared with other jobs (one training thread; no GPU)\n"
+                         "- each step: {b} generated faces (ψ in [0.5, 1], random "
                          "direction offsets; loss on w and on pixels through the frozen generator) and {b} real "
                          "training faces (pixel loss through the generator: L1 + MSE at full and half "
                          "resolution)".format(b=args["batch"])),
