@@ -33,7 +33,10 @@ def _load_run(run_dir: Path, arch: str):
     if ckpt is None:
         raise SystemExit(f"no checkpoint in {run_dir}")
     model = build_model(arch, json.loads(ckpt["config"]))
-    model.load_state_dict(ckpt["ema"])
+    missing, unexpected = model.load_state_dict(ckpt["ema"], strict=False)
+    buffers = {name for name, _ in model.named_buffers()}
+    if unexpected or set(missing) - buffers:  # buffers the export sets (e.g. a VAE's sampling basis) may be new
+        raise SystemExit(f"{run_dir}: checkpoint does not fit {arch} (missing {missing}, unexpected {unexpected})")
     return model.eval().requires_grad_(False), ckpt, json.loads((run_dir / "args.json").read_text())
 
 
