@@ -214,7 +214,8 @@ def cmd_eval(args) -> int:
         from .store import StoreError
         try:
             report = evaluate_inpaint(args.data, model=args.model or "inpaint-net", limit=args.limit,
-                                      mode=args.mode, max_side=args.max_side, device=args.device)
+                                      mode=args.mode, max_side=args.max_side, device=args.device,
+                                      masks=args.masks)
         except StoreError as e:
             raise SystemExit(f"eval inpaint: {e}") from None
     elif args.task == "gan":
@@ -444,6 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "inpaint: truth-blur:SIGMA scores the ground truth blurred by SIGMA px in the hole (a yardstick)")
     s.add_argument("--mode", choices=["crop", "resize"], default="resize",
                    help="inpaint: how the model is run (default resize: the whole image, at most --max-side px)")
+    s.add_argument("--masks", choices=["objects"], default=None,
+                   help="inpaint: replace the folder's masks/ by the object-mask development set (one silhouette "
+                        "per photo, 5-25 %% of the area, fixed seed)")
     s.add_argument("--max-side", type=int, default=None, help="inpaint: processing size (default 512); "
                                                               "stylize: the model's (default 768)")
     s.add_argument("--paintings", default=None, help="stylize: the style target's paintings (default: Titian)")
