@@ -212,8 +212,9 @@ def cmd_eval(args) -> int:
     elif args.task == "inpaint":
         from .evaluation.inpaint import evaluate_inpaint, format_table
         from .store import StoreError
+        from .tasks.inpaint import DEFAULT_MODEL
         try:
-            report = evaluate_inpaint(args.data, model=args.model or "inpaint-net", limit=args.limit,
+            report = evaluate_inpaint(args.data, model=args.model or DEFAULT_MODEL, limit=args.limit,
                                       mode=args.mode, max_side=args.max_side, device=args.device,
                                       masks=args.masks)
         except StoreError as e:
@@ -331,7 +332,8 @@ def cmd_bench(args) -> int:
         from .evaluation.explore_speed import bench
         report = bench(args.model or "kaokore-gan", repeats=max(args.repeats, 20))
     elif args.what == "inpaint":
-        report = inpaint.speed_vs_ffdnet(args.size, repeats=args.repeats)
+        report = {"methods": inpaint.method_timing(args.size, repeats=args.repeats),
+                  "generator_vs_ffdnet": inpaint.speed_vs_ffdnet(args.size, repeats=args.repeats)}
     elif args.what == "stylize":
         from .evaluation.stylize import bench
         report = bench(args.model, size=args.size, width=args.width, height=args.height,
@@ -382,7 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("inputs", nargs="+", help="IMAGE MASK, or (with --masks) image files and/or folders")
     s.add_argument("--masks", default=None, help="batch: a mask file for all images, or a folder of per-image masks")
     s.add_argument("-o", "--output", required=True, help="output file (single) or folder (batch; PNG, same names)")
-    s.add_argument("--model", default="inpaint-net", help="inpaint-net (default), telea or ns (OpenCV, classical)")
+    s.add_argument("--model", default="net-patchmatch",
+                   help="net-patchmatch (default: the network's structure + the photo's own texture), inpaint-net "
+                        "(the network alone), or classical: patchmatch, telea, ns")
     s.add_argument("--grow", type=int, default=0, help="grow (>0) or shrink (<0) the mask by N px")
     s.add_argument("--feather", type=float, default=0, help="blend the fill into its surroundings over N px")
     s.add_argument("--invert", action="store_true", help="fill what is black in the mask instead")
@@ -441,7 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sigma", type=float, nargs="+", default=[15, 25, 50], help="denoise: noise levels")
     s.add_argument("--gray", action="store_true", help="denoise: evaluate on the gray channel")
     s.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    s.add_argument("--model", default=None, help="model name, or a classical baseline (nlm, bm3d; inpaint: telea, ns); "
+    s.add_argument("--model", default=None, help="model name, or a classical baseline (nlm, bm3d; inpaint: "
+                   "net-patchmatch (default), inpaint-net, patchmatch, telea, ns); "
                    "inpaint: truth-blur:SIGMA scores the ground truth blurred by SIGMA px in the hole (a yardstick)")
     s.add_argument("--mode", choices=["crop", "resize"], default="resize",
                    help="inpaint: how the model is run (default resize: the whole image, at most --max-side px)")

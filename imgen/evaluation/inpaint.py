@@ -106,10 +106,10 @@ class BlurredTruth:
         return cv2.GaussianBlur(np.asarray(arr, np.float32), (0, 0), self.sigma)
 
 
-def evaluate_inpaint(data: str | Path, model: Any = "inpaint-net", limit: int | None = None, mode: str = "resize",
+def evaluate_inpaint(data: str | Path, model: Any = "net-patchmatch", limit: int | None = None, mode: str = "resize",
                      max_side: int = 512, device: str | None = None, progress: bool = True,
                      name: str | None = None, masks: str | None = None) -> dict:
-    """``model``: a name ("inpaint-net", "telea", "ns", ...), a module or inpainter, or "truth-blur:SIGMA" (see
+    """``model``: a name ("net-patchmatch", "inpaint-net", "patchmatch", "telea", "ns"), a module or inpainter, or "truth-blur:SIGMA" (see
     :class:`BlurredTruth`). ``masks``: None (the folder's masks/) or "objects" (the object-mask set)."""
     items = eval_items(data, masks)[: limit or None]
     inpainter = BlurredTruth.parse(model) or get_inpainter(model, device)
@@ -181,24 +181,30 @@ def format_table(report: dict) -> str:
 
 
 def results_sheet(model: Any, data: str | Path, path: str | Path, n: int = 8, tile: int = 160,
-                  columns: int = 2) -> Path:
-    """A before/after sheet of the first ``n`` pairs: (masked input | result | original) triplets, ``columns``
-    triplets per row, each picture ``tile`` px square."""
-    items = pairs(data)[:n]
+                  columns: int = 2, masks: tuple = (None,)) -> Path:
+    """A before/after sheet: (masked input | result per model | original) cells, ``columns`` groups per row, each
+    picture ``tile`` px square. ``model``: one model or a list (one column each). ``masks``: mask sets (None =
+    the folder's masks/, "objects"), ``n`` pairs taken in turn from the first pairs of each."""
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    per = -(-n // len(masks))
+    sets = [eval_items(data, m)[:per] for m in masks]
+    items = [s[i] for i in range(per) for s in sets if i < len(s)][:n]
     cells = []
-    for img_path, mask_path in items:
+    for img_path, mask in items:
         img = load_image(img_path, mode="RGB")
-        res = inpaint_image(img, mask_path, model=model, mode="resize", max_side=max(img.size))
-        hole, _ = load_mask(mask_path, size=img.size)
+        hole, _ = load_mask(mask, size=img.size)
         shown = np.asarray(img).copy()
         shown[hole] = 255
-        cells.append([Image.fromarray(shown), res.image.convert("RGB"), img])
+        results = [inpaint_image(img, hole, model=m, mode="resize", max_side=max(img.size)).image.convert("RGB")
+                   for m in models]
+        cells.append([Image.fromarray(shown), *results, img])
+    k = len(models) + 2
     rows = -(-len(cells) // columns)
-    sheet = Image.new("RGB", (columns * 3 * tile + (columns - 1) * 8, rows * tile), (255, 255, 255))
-    for i, trip in enumerate(cells):
+    sheet = Image.new("RGB", (columns * k * tile + (columns - 1) * 8, rows * tile), (255, 255, 255))
+    for i, group in enumerate(cells):
         r, c = divmod(i, columns)
-        for j, im in enumerate(trip):
-            sheet.paste(im.resize((tile, tile), Image.Resampling.LANCZOS), (c * (3 * tile + 8) + j * tile, r * tile))
+        for j, im in enumerate(group):
+            sheet.paste(im.resize((tile, tile), Image.Resampling.LANCZOS), (c * (k * tile + 8) + j * tile, r * tile))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path, optimize=True)
@@ -267,6 +273,35 @@ def speed_vs_ffdnet(size: int = 512, repeats: int = 5, config: dict | None = Non
             "ratio_shipped_vs_ffdnet_eager": round(med["ours_onnxruntime (shipped)"] / med["ffdnet_eager"], 3),
             "ratio_shipped_vs_ffdnet_onnxruntime": round(med["ours_onnxruntime (shipped)"] / med["ffdnet_onnxruntime"], 3),
             "ratio_eager_vs_ffdnet_eager": round(med["ours_eager"] / med["ffdnet_eager"], 3)}
+
+
+def method_timing(size: int = 512, models: tuple = ("net-patchmatch", "inpaint-net", "patchmatch", "telea"),
+                  repeats: int = 5, hole_share: float = 0.33) -> dict:
+    """Each method end to end (``inpaint_image``, mask preparation and paste-back included) on a size x size
+    textured, photo-like image with a free-form mask of about ``hole_share`` (LaMa strokes, seed 0): medians of
+    ``repeats`` runs after a warm-up, interleaved. Methods that need an unregistered network are left out."""
+    from ..store import StoreError
+    from ..training.masks import MaskGenerator
+    rng = np.random.default_rng(0)
+    coarse = cv2.resize(rng.integers(30, 230, (8, 8, 3)).astype(np.uint8), (size, size), interpolation=cv2.INTER_CUBIC)
+    img = np.clip(coarse + cv2.GaussianBlur(rng.normal(0, 25, (size, size, 3)), (0, 0), 1.0), 0, 255).astype(np.uint8)
+    mask = MaskGenerator("thick", min_ratio=hole_share - 0.05, max_ratio=hole_share + 0.05)(size, size, rng)
+    runners, skipped = {}, []
+    for m in models:
+        try:
+            runners[m] = get_inpainter(m)
+        except StoreError:
+            skipped.append(m)
+    times: dict[str, list[float]] = {m: [] for m in runners}
+    for m, inp in runners.items():
+        inpaint_image(img, mask, model=inp, mode="resize", max_side=size)      # warm-up
+    for _ in range(repeats):
+        for m, inp in runners.items():
+            times[m].append(inpaint_image(img, mask, model=inp, mode="resize", max_side=size).seconds)
+    return {"benchmark": f"inpaint methods end to end at {size}x{size}", "hole_share": round(float(mask.mean()), 3),
+            "seconds": {m: round(statistics.median(v), 3) for m, v in times.items()},
+            "backends": {m: getattr(inp, "backend", "") for m, inp in runners.items()},
+            **({"skipped (no network registered)": skipped} if skipped else {})}
 
 
 def large_image_timing(width: int = 4000, height: int = 3000, model: Any = None, stroke: int = 40,
