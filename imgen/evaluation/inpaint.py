@@ -109,8 +109,8 @@ class BlurredTruth:
 def evaluate_inpaint(data: str | Path, model: Any = "net-patchmatch", limit: int | None = None, mode: str = "resize",
                      max_side: int = 512, device: str | None = None, progress: bool = True,
                      name: str | None = None, masks: str | None = None) -> dict:
-    """``model``: a name ("net-patchmatch", "inpaint-net", "patchmatch", "telea", "ns"), a module or inpainter, or "truth-blur:SIGMA" (see
-    :class:`BlurredTruth`). ``masks``: None (the folder's masks/) or "objects" (the object-mask set)."""
+    """``model``: a name ("net-patchmatch", "inpaint-net", "patchmatch", "telea", "ns"), a module or inpainter,
+    or "truth-blur:SIGMA" (see :class:`BlurredTruth`). ``masks``: None (the folder's masks/) or "objects" (the object-mask set)."""
     items = eval_items(data, masks)[: limit or None]
     inpainter = BlurredTruth.parse(model) or get_inpainter(model, device)
     name = name or (model if isinstance(model, str) else type(model).__name__)
