@@ -212,9 +212,11 @@ def cmd_eval(args) -> int:
     elif args.task == "inpaint":
         from .evaluation.inpaint import evaluate_inpaint, format_table
         from .store import StoreError
+        from .tasks.inpaint import DEFAULT_MODEL
         try:
-            report = evaluate_inpaint(args.data, model=args.model or "inpaint-net", limit=args.limit,
-                                      mode=args.mode, max_side=args.max_side, device=args.device)
+            report = evaluate_inpaint(args.data, model=args.model or DEFAULT_MODEL, limit=args.limit,
+                                      mode=args.mode, max_side=args.max_side, device=args.device,
+                                      masks=args.masks)
         except StoreError as e:
             raise SystemExit(f"eval inpaint: {e}") from None
     elif args.task == "gan":
@@ -355,7 +357,8 @@ def cmd_bench(args) -> int:
         from .evaluation.explore_speed import bench
         report = bench(args.model or "kaokore-gan", repeats=max(args.repeats, 20))
     elif args.what == "inpaint":
-        report = inpaint.speed_vs_ffdnet(args.size, repeats=args.repeats)
+        report = {"methods": inpaint.method_timing(args.size, repeats=args.repeats),
+                  "generator_vs_ffdnet": inpaint.speed_vs_ffdnet(args.size, repeats=args.repeats)}
     elif args.what == "stylize":
         from .evaluation.stylize import bench
         report = bench(args.model, size=args.size, width=args.width, height=args.height,
@@ -406,7 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("inputs", nargs="+", help="IMAGE MASK, or (with --masks) image files and/or folders")
     s.add_argument("--masks", default=None, help="batch: a mask file for all images, or a folder of per-image masks")
     s.add_argument("-o", "--output", required=True, help="output file (single) or folder (batch; PNG, same names)")
-    s.add_argument("--model", default="inpaint-net", help="inpaint-net (default), telea or ns (OpenCV, classical)")
+    s.add_argument("--model", default="net-patchmatch",
+                   help="net-patchmatch (default: the network's structure + the photo's own texture), inpaint-net "
+                        "(the network alone), or classical: patchmatch, telea, ns")
     s.add_argument("--grow", type=int, default=0, help="grow (>0) or shrink (<0) the mask by N px")
     s.add_argument("--feather", type=float, default=0, help="blend the fill into its surroundings over N px")
     s.add_argument("--invert", action="store_true", help="fill what is black in the mask instead")
@@ -481,10 +486,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sigma", type=float, nargs="+", default=[15, 25, 50], help="denoise: noise levels")
     s.add_argument("--gray", action="store_true", help="denoise: evaluate on the gray channel")
     s.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    s.add_argument("--model", default=None, help="model name, or a classical baseline (nlm, bm3d; inpaint: telea, ns); "
+    s.add_argument("--model", default=None, help="model name, or a classical baseline (nlm, bm3d; inpaint: "
+                   "net-patchmatch (default), inpaint-net, patchmatch, telea, ns); "
                    "inpaint: truth-blur:SIGMA scores the ground truth blurred by SIGMA px in the hole (a yardstick)")
     s.add_argument("--mode", choices=["crop", "resize"], default="resize",
                    help="inpaint: how the model is run (default resize: the whole image, at most --max-side px)")
+    s.add_argument("--masks", choices=["objects"], default=None,
+                   help="inpaint: replace the folder's masks/ by the object-mask development set (one silhouette "
+                        "per photo, 5-25 %% of the area, fixed seed)")
     s.add_argument("--max-side", type=int, default=None, help="inpaint: processing size (default 512); "
                                                               "stylize: the model's (default 768)")
     s.add_argument("--paintings", default=None, help="stylize: the style target's paintings (default: Titian)")

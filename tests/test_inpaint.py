@@ -384,7 +384,9 @@ def test_cli_eval_json(tmp_path, shared_data):
                 "--json", str(out))
     assert r.returncode == 0, r.stderr
     rep = json.loads(out.read_text())
-    assert {"task", "model", "psnr", "ssim", "seconds_per_image", "n", "psnr_hole", "bins"} <= set(rep)
+    assert {"task", "model", "psnr", "ssim", "seconds_per_image", "n", "psnr_hole", "bins", "grad_ratio",
+            "texture_swd"} <= set(rep)
+    assert 0 < rep["grad_ratio"] < 1 and rep["texture_swd"] > 50        # Telea: a smooth fill
     assert rep["task"] == "inpaint" and rep["model"] == "telea" and rep["n"] == 2
     assert "PSNR" in r.stdout
 
@@ -449,5 +451,11 @@ def test_tab_handler_and_examples(monkeypatch, tmp_path):
         inpaint_tab.inpaint(None)
     with pytest.raises(gr.Error, match="Unknown method"):
         inpaint_tab.inpaint(value, None, 0, 0, False, "Only the masked area at full resolution", 512, "bogus")
-    assert "Trained network (inpaint-net)" not in inpaint_tab.model_choices() or \
-        store_mod.default_store().entries_for_task("inpaint")
+    choices = inpaint_tab.model_choices()
+    assert "Trained network alone (inpaint-net)" not in choices or store_mod.default_store().entries_for_task("inpaint")
+    assert choices["PatchMatch: copy the photo's own patches (classical)"] == "patchmatch"
+    if "Trained network alone (inpaint-net)" in choices:   # the default comes first: the network + the photo's texture
+        assert next(iter(choices.values())) == "net-patchmatch"
+    (_, after), _, _, report = inpaint_tab.inpaint(value, None, 4, 3, False, next(iter(inpaint_tab.PROCESSING)), 512,
+                                                   "PatchMatch: copy the photo's own patches (classical)")
+    assert report.startswith("**PatchMatch") and "PatchMatch exemplar copy" in report and " s**" in report

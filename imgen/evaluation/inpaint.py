@@ -7,6 +7,10 @@ over the hole pixels only, and both by hole-ratio bins (0-10 %, ..., 40-50 %, >5
 a warm-up call (model load, ONNX export). OpenCV Telea (r = 5) gives 22.77 dB / 0.822 on
 ``places2_512_freeform``, which checks the protocol.
 
+Texture inside the hole: ``grad_ratio`` and ``texture_swd`` (see :mod:`imgen.evaluation.texture`). With
+``masks="objects"`` the folder's own masks are replaced by the object-mask development set (one silhouette per
+photo at 5-25 % of the area, seed fixed: :func:`imgen.training.masks.object_dev_mask`).
+
 Also: speed against the FFDNet reference at 512 x 512 (interleaved, one process) and the 12 MP timing.
 """
 from __future__ import annotations
@@ -26,7 +30,11 @@ from PIL import Image
 from ..image_io import load_image
 from ..tasks.inpaint import get_inpainter, inpaint_image, load_mask
 from ..training.data import IMAGE_SUFFIXES
+from ..training.masks import object_dev_mask
 from .metrics import psnr, ssim
+from .texture import TextureStats
+
+MASK_SETS = ("objects",)
 
 BINS = [(0.0, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 1.01)]
 
@@ -45,6 +53,25 @@ def pairs(data: str | Path) -> list[tuple[Path, Path]]:
            if p.suffix.lower() in IMAGE_SUFFIXES and p.stem in masks]
     if not out:
         raise SystemExit(f"no image/mask pairs in {data}")
+    return out
+
+
+def eval_items(data: str | Path, masks: str | None = None) -> list[tuple[Path, Any]]:
+    """(image, mask) pairs: the folder's own (``masks`` None) or the object-mask development set ("objects":
+    a bool array per photo, from its index in sorted file-name order and its size)."""
+    if masks is None:
+        return pairs(data)
+    if masks not in MASK_SETS:
+        raise SystemExit(f"unknown mask set {masks!r}; choose from {', '.join(MASK_SETS)} (or none: the folder's masks/)")
+    folder = Path(data) / "images"
+    if not folder.is_dir():
+        raise SystemExit(f"{data} needs an images/ folder")
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    out = []
+    for k, p in enumerate(images):
+        with Image.open(p) as im:
+            w, h = im.size
+        out.append((p, object_dev_mask(k, h, w)))
     return out
 
 
@@ -79,18 +106,19 @@ class BlurredTruth:
         return cv2.GaussianBlur(np.asarray(arr, np.float32), (0, 0), self.sigma)
 
 
-def evaluate_inpaint(data: str | Path, model: Any = "inpaint-net", limit: int | None = None, mode: str = "resize",
+def evaluate_inpaint(data: str | Path, model: Any = "net-patchmatch", limit: int | None = None, mode: str = "resize",
                      max_side: int = 512, device: str | None = None, progress: bool = True,
-                     name: str | None = None) -> dict:
-    """``model``: a name ("inpaint-net", "telea", "ns"), a module or inpainter, or "truth-blur:SIGMA" (see
-    :class:`BlurredTruth`)."""
-    items = pairs(data)[: limit or None]
+                     name: str | None = None, masks: str | None = None) -> dict:
+    """``model``: a name ("net-patchmatch", "inpaint-net", "patchmatch", "telea", "ns"), a module or inpainter,
+    or "truth-blur:SIGMA" (see :class:`BlurredTruth`). ``masks``: None (the folder's masks/) or "objects" (the object-mask set)."""
+    items = eval_items(data, masks)[: limit or None]
     inpainter = BlurredTruth.parse(model) or get_inpainter(model, device)
     name = name or (model if isinstance(model, str) else type(model).__name__)
     # warm-up (model load, ONNX export, first allocation): not part of the timing
     img0 = load_image(items[0][0], mode="RGB")
     inpaint_image(img0, items[0][1], model=inpainter, mode=mode, max_side=max_side)
     rows = []
+    texture = TextureStats()
     it = items
     if progress:
         from tqdm import tqdm
@@ -105,9 +133,11 @@ def evaluate_inpaint(data: str | Path, model: Any = "inpaint-net", limit: int | 
         out = np.asarray(res.image)
         assert out.shape == ref.shape, (img_path, out.shape, ref.shape)
         assert np.array_equal(out[~hole], ref[~hole]), f"{img_path.name}: pixels outside the hole changed"
+        grad = texture.add(ref, out, hole)
         rows.append({"image": img_path.name, "hole_ratio": round(float(hole.mean()), 4),
                      "psnr": psnr(ref, out), "ssim": ssim(ref, out),
-                     "psnr_hole": psnr(ref[hole], out[hole]) if hole.any() else float("inf"), "seconds": secs})
+                     "psnr_hole": psnr(ref[hole], out[hole]) if hole.any() else float("inf"),
+                     "grad_ratio": grad, "seconds": secs})
     bins = []
     for lo, hi in BINS:
         sel = [r for r in rows if lo <= r["hole_ratio"] < hi]
@@ -115,19 +145,26 @@ def evaluate_inpaint(data: str | Path, model: Any = "inpaint-net", limit: int | 
                      **({k: round(float(np.mean([r[k] for r in sel])), 4) for k in ("psnr", "ssim", "psnr_hole")}
                         if sel else {"psnr": None, "ssim": None, "psnr_hole": None})})
     finite_hole = [r["psnr_hole"] for r in rows if np.isfinite(r["psnr_hole"])]
-    return {"task": "inpaint", "model": name, "data": str(data), "mode": mode, "max_side": max_side,
+    swd, swd_levels = texture.swd()
+    grad_ratio = texture.grad_ratio()
+    return {"task": "inpaint", "model": name, "data": str(data), "masks": masks or "masks/", "mode": mode,
+            "max_side": max_side,
             "backend": getattr(inpainter, "backend", ""),
             "psnr": round(float(np.mean([r["psnr"] for r in rows])), 3),
             "ssim": round(float(np.mean([r["ssim"] for r in rows])), 4),
             "psnr_hole": round(float(np.mean(finite_hole)), 3) if finite_hole else None,
+            "grad_ratio": None if grad_ratio is None else round(grad_ratio, 4),
+            "texture_swd": None if swd is None else round(swd, 1),
+            "texture_swd_levels": [None if v is None else round(v, 1) for v in swd_levels],
+            "hole_share": round(float(np.mean([r["hole_ratio"] for r in rows])), 4),
             "seconds_per_image": round(float(np.mean([r["seconds"] for r in rows])), 4),
             "n": len(rows), "bins": bins,
             "per_image": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
 
 
 def format_table(report: dict) -> str:
-    lines = [f"{report['task']} · {report['model']} · {report['data']} (mode {report['mode']}, "
-             f"max side {report['max_side']}, {report.get('backend', '')})",
+    lines = [f"{report['task']} · {report['model']} · {report['data']} · masks {report.get('masks', 'masks/')} "
+             f"(mode {report['mode']}, max side {report['max_side']}, {report.get('backend', '')})",
              f"{'hole':>8} {'n':>4} {'PSNR':>8} {'SSIM':>7} {'holePSNR':>9}"]
     for b in report["bins"]:
         if b["n"]:
@@ -135,28 +172,39 @@ def format_table(report: dict) -> str:
     ph = report["psnr_hole"]
     lines.append(f"{'all':>8} {report['n']:>4} {report['psnr']:>8.2f} {report['ssim']:>7.4f} "
                  f"{ph if ph is None else format(ph, '9.2f')}   {report['seconds_per_image']:.3f} s/image")
+    g, t = report.get("grad_ratio"), report.get("texture_swd")
+    levels = " / ".join("–" if v is None else f"{v:.0f}" for v in report.get("texture_swd_levels", []))
+    lines.append(f"texture in the holes ({report.get('hole_share', 0):.1%} of the area): gradient ratio "
+                 f"{'–' if g is None else format(g, '.3f')}, texture SWD {'–' if t is None else format(t, '.0f')} "
+                 f"(levels {levels})")
     return "\n".join(lines)
 
 
 def results_sheet(model: Any, data: str | Path, path: str | Path, n: int = 8, tile: int = 160,
-                  columns: int = 2) -> Path:
-    """A before/after sheet of the first ``n`` pairs: (masked input | result | original) triplets, ``columns``
-    triplets per row, each picture ``tile`` px square."""
-    items = pairs(data)[:n]
+                  columns: int = 2, masks: tuple = (None,)) -> Path:
+    """A before/after sheet: (masked input | result per model | original) cells, ``columns`` groups per row, each
+    picture ``tile`` px square. ``model``: one model or a list (one column each). ``masks``: mask sets (None =
+    the folder's masks/, "objects"), ``n`` pairs taken in turn from the first pairs of each."""
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    per = -(-n // len(masks))
+    sets = [eval_items(data, m)[:per] for m in masks]
+    items = [s[i] for i in range(per) for s in sets if i < len(s)][:n]
     cells = []
-    for img_path, mask_path in items:
+    for img_path, mask in items:
         img = load_image(img_path, mode="RGB")
-        res = inpaint_image(img, mask_path, model=model, mode="resize", max_side=max(img.size))
-        hole, _ = load_mask(mask_path, size=img.size)
+        hole, _ = load_mask(mask, size=img.size)
         shown = np.asarray(img).copy()
         shown[hole] = 255
-        cells.append([Image.fromarray(shown), res.image.convert("RGB"), img])
+        results = [inpaint_image(img, hole, model=m, mode="resize", max_side=max(img.size)).image.convert("RGB")
+                   for m in models]
+        cells.append([Image.fromarray(shown), *results, img])
+    k = len(models) + 2
     rows = -(-len(cells) // columns)
-    sheet = Image.new("RGB", (columns * 3 * tile + (columns - 1) * 8, rows * tile), (255, 255, 255))
-    for i, trip in enumerate(cells):
+    sheet = Image.new("RGB", (columns * k * tile + (columns - 1) * 8, rows * tile), (255, 255, 255))
+    for i, group in enumerate(cells):
         r, c = divmod(i, columns)
-        for j, im in enumerate(trip):
-            sheet.paste(im.resize((tile, tile), Image.Resampling.LANCZOS), (c * (3 * tile + 8) + j * tile, r * tile))
+        for j, im in enumerate(group):
+            sheet.paste(im.resize((tile, tile), Image.Resampling.LANCZOS), (c * (k * tile + 8) + j * tile, r * tile))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path, optimize=True)
@@ -225,6 +273,35 @@ def speed_vs_ffdnet(size: int = 512, repeats: int = 5, config: dict | None = Non
             "ratio_shipped_vs_ffdnet_eager": round(med["ours_onnxruntime (shipped)"] / med["ffdnet_eager"], 3),
             "ratio_shipped_vs_ffdnet_onnxruntime": round(med["ours_onnxruntime (shipped)"] / med["ffdnet_onnxruntime"], 3),
             "ratio_eager_vs_ffdnet_eager": round(med["ours_eager"] / med["ffdnet_eager"], 3)}
+
+
+def method_timing(size: int = 512, models: tuple = ("net-patchmatch", "inpaint-net", "patchmatch", "telea"),
+                  repeats: int = 5, hole_share: float = 0.33) -> dict:
+    """Each method end to end (``inpaint_image``, mask preparation and paste-back included) on a size x size
+    textured, photo-like image with a free-form mask of about ``hole_share`` (LaMa strokes, seed 0): medians of
+    ``repeats`` runs after a warm-up, interleaved. Methods that need an unregistered network are left out."""
+    from ..store import StoreError
+    from ..training.masks import MaskGenerator
+    rng = np.random.default_rng(0)
+    coarse = cv2.resize(rng.integers(30, 230, (8, 8, 3)).astype(np.uint8), (size, size), interpolation=cv2.INTER_CUBIC)
+    img = np.clip(coarse + cv2.GaussianBlur(rng.normal(0, 25, (size, size, 3)), (0, 0), 1.0), 0, 255).astype(np.uint8)
+    mask = MaskGenerator("thick", min_ratio=hole_share - 0.05, max_ratio=hole_share + 0.05)(size, size, rng)
+    runners, skipped = {}, []
+    for m in models:
+        try:
+            runners[m] = get_inpainter(m)
+        except StoreError:
+            skipped.append(m)
+    times: dict[str, list[float]] = {m: [] for m in runners}
+    for m, inp in runners.items():
+        inpaint_image(img, mask, model=inp, mode="resize", max_side=size)      # warm-up
+    for _ in range(repeats):
+        for m, inp in runners.items():
+            times[m].append(inpaint_image(img, mask, model=inp, mode="resize", max_side=size).seconds)
+    return {"benchmark": f"inpaint methods end to end at {size}x{size}", "hole_share": round(float(mask.mean()), 3),
+            "seconds": {m: round(statistics.median(v), 3) for m, v in times.items()},
+            "backends": {m: getattr(inp, "backend", "") for m, inp in runners.items()},
+            **({"skipped (no network registered)": skipped} if skipped else {})}
 
 
 def large_image_timing(width: int = 4000, height: int = 3000, model: Any = None, stroke: int = 40,

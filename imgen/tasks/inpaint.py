@@ -10,8 +10,14 @@ shrunk, and feathered. Two ways to run a model:
 - ``mode="resize"``: the whole image is scaled so its long side is at most ``max_side``, filled, scaled back.
 
 Either way only pixels with a blend weight > 0 (the hole, plus ``feather`` px around it) change; all others
-are bit-identical to the input. Alpha is kept exactly; gray images stay gray. Methods: the trained network
-("inpaint-net", through ONNX Runtime on CPU) and OpenCV's Telea and Navier-Stokes (classical baselines).
+are bit-identical to the input. Alpha is kept exactly; gray images stay gray. Methods:
+
+- "net-patchmatch" (default): the trained network decides layout and colour, the photo's own texture is laid on
+  top (a PatchMatch field from the hole to the known pixels, guided by the network's fill; detail copied at
+  the crop's full resolution in crop mode; :mod:`imgen.tasks.patchmatch`);
+- "inpaint-net": the trained network alone (through ONNX Runtime on CPU);
+- classical: "patchmatch" (exemplar: the photo's own pixels copied in, laid out by Telea's fill), OpenCV's
+  "telea" and "ns" (Navier-Stokes).
 """
 from __future__ import annotations
 
@@ -30,9 +36,13 @@ from PIL import Image
 from ..image_io import ImageInputError, crop_to, join_alpha, open_image, pad_to_multiple, split_alpha
 from ..runtime import RunnerCache, backend_name, onnx_runner
 from .numbers import finite_number
+from .patchmatch import exemplar_fill
 
-DEFAULT_MODEL = "inpaint-net"
+NETWORK = "inpaint-net"
+DEFAULT_MODEL = "net-patchmatch"
 CLASSICAL = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+TEXTURED = {"net-patchmatch": (NETWORK, "detail"), "patchmatch": ("telea", "copy")}   # name: (guide, output)
+TEXTURE_MAX_SIDE = 2048              # crop mode: texture at the crop's full resolution up to this size
 CLASSICAL_RADIUS = 5                 # px; Telea r=5 reproduces the shared benchmark's reference numbers
 MODES = ("crop", "resize")
 MAX_SIDE = 512
@@ -269,14 +279,46 @@ class ClassicalInpainter:
         return cv2.inpaint(u8, hole.astype(np.uint8) * 255, self.radius, self.flag).astype(np.float32)
 
 
+class TextureInpainter:
+    """The photo's own texture laid out by a smooth ``guide`` inpainter (:func:`exemplar_fill`).
+
+    ``output="detail"``: the guide's low frequencies plus the photo's detail copied in (the guide keeps
+    structure and colour); ``"copy"``: the photo's pixels copied in (plain exemplar inpainting). Called with
+    ``max_side``, it runs the guide at most that size and lays the texture at the array's own resolution.
+    """
+
+    full_resolution = True
+
+    def __init__(self, guide, output: str = "detail", name: str | None = None):
+        if output not in ("detail", "copy"):
+            raise ValueError(f"output must be 'detail' or 'copy', not {output!r}")
+        self.guide, self.output = guide, output
+        self.name = name or ("net-patchmatch" if output == "detail" else "patchmatch")
+        self.multiple = 1
+
+    @property
+    def backend(self) -> str:
+        what = "photo texture (PatchMatch) over" if self.output == "detail" else "PatchMatch exemplar copy guided by"
+        return f"{what} {getattr(self.guide, 'backend', type(self.guide).__name__)}"
+
+    def __call__(self, arr: np.ndarray, hole: np.ndarray, max_side: int | None = None) -> np.ndarray:
+        if hole.all():                       # nothing to copy from: the guide's guess
+            return np.asarray(self.guide(arr, hole), np.float32)
+        guide = _fill_box(arr, hole, self.guide, max_side or max(hole.shape))
+        return exemplar_fill(arr, hole, guide, output=self.output)
+
+
 _INPAINTERS = RunnerCache(NetworkInpainter, "inpainting model")
 
 
 def get_inpainter(model: Any = DEFAULT_MODEL, device: str | None = None):
-    """A callable ``(array, bool hole) -> float array`` for a model name ("inpaint-net", "telea", "ns"),
-    a loaded ``nn.Module``, or an inpainter object (returned as it is)."""
+    """A callable ``(array, bool hole) -> float array`` for a model name ("net-patchmatch", "inpaint-net",
+    "patchmatch", "telea", "ns"), a loaded ``nn.Module``, or an inpainter object (returned as it is)."""
     if isinstance(model, str) and model.lower() in CLASSICAL:
         return ClassicalInpainter(model.lower())
+    if isinstance(model, str) and model.lower() in TEXTURED:
+        guide, output = TEXTURED[model.lower()]
+        return TextureInpainter(get_inpainter(guide, device), output, model.lower())
     return _INPAINTERS.get(model, device)
 
 
@@ -340,9 +382,17 @@ def _to_u8(a: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(a), 0, 255).astype(np.uint8)
 
 
-def _fill_box(arr: np.ndarray, hole: np.ndarray, inpainter, max_side: int) -> np.ndarray:
-    """Fill one crop: scale down to ``max_side`` if larger, run, scale the prediction back. uint8 output."""
+def _fill_box(arr: np.ndarray, hole: np.ndarray, inpainter, max_side: int, full_res: bool = False) -> np.ndarray:
+    """Fill one crop: scale down to ``max_side`` if larger, run, scale the prediction back. uint8 output.
+
+    ``full_res``: an inpainter with ``full_resolution`` (texture) gets the crop at up to ``TEXTURE_MAX_SIDE``
+    px and ``max_side`` for its own guide."""
     h, w = hole.shape
+    if full_res and getattr(inpainter, "full_resolution", False):
+        limit = max(max_side, TEXTURE_MAX_SIDE)
+        if max(h, w) <= limit:
+            return _to_u8(inpainter(arr, hole, max_side=max_side))
+        return _fill_box(arr, hole, lambda a, m: inpainter(a, m, max_side=max_side), limit)
     scale = min(1.0, max_side / max(h, w))
     if scale < 1.0:
         sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
@@ -371,7 +421,8 @@ def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", m
                   grow: int = 0, feather: float = 0, invert: bool = False, progress: Progress | None = None,
                   device: str | None = None) -> InpaintResult:
     """Fill the hole of ``image`` (path, bytes, PIL or array) given by ``mask`` (white = hole: path, PIL, array,
-    bool array, or an ImageEditor value dict). ``model``: "inpaint-net", "telea", "ns", a module or inpainter.
+    bool array, or an ImageEditor value dict). ``model``: "net-patchmatch" (default), "inpaint-net",
+    "patchmatch", "telea", "ns", a module or inpainter.
 
     Only pixels whose blend weight is > 0 change; the rest are bit-identical to the input.
     """
@@ -432,7 +483,8 @@ def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", m
     for i, (y0, y1, x0, x1) in enumerate(boxes):
         sub_hole = hole[y0:y1, x0:x1]
         src = arr[y0:y1, x0:x1]
-        pred = _fill_box(np.ascontiguousarray(work[y0:y1, x0:x1]), sub_hole, inpainter, max_side)
+        pred = _fill_box(np.ascontiguousarray(work[y0:y1, x0:x1]), sub_hole, inpainter, max_side,
+                         full_res=mode == "crop")
         if gray and pred.ndim == 3:
             pred = pred.mean(axis=2)
         weight = feather_weight(sub_hole, feather)

@@ -5,6 +5,10 @@ angle), random boxes, and a mixture. LaMa's parameters are given for 256 px imag
 the image size. The hole ratio is kept within ``[min_ratio, max_ratio]`` (default 5-50 % of the area) by
 redrawing, then by trimming or topping up. Deterministic: the same ``numpy.random.Generator`` state gives
 the same mask.
+
+Also object silhouettes (:func:`object_mask`): what a person paints to remove a thing, a body with a head and
+limbs made of a union of ellipses and polygons, at 5-25 % of the area, and the fixed object-mask development
+set built from them on the evaluation photos (:func:`object_dev_mask`).
 """
 from __future__ import annotations
 
@@ -115,6 +119,66 @@ class MaskGenerator:
             y, x = (h - bh) // 2, (w - bw) // 2
             mask[y:y + bh, x:x + bw] = 1
         return mask.astype(bool)
+
+
+def _silhouette(rng: np.random.Generator, n: int = 256) -> np.ndarray:
+    """An object-like shape on an n x n canvas: a body ellipse, a head, 1-4 limbs (ellipses or thick polygons),
+    sometimes a ground shadow / second part, all rotated together. uint8, 1 = object."""
+    m = np.zeros((n, n), np.uint8)
+    c = n / 2
+    bw, bh = rng.uniform(0.12, 0.3) * n, rng.uniform(0.12, 0.3) * n
+    cv2.ellipse(m, (int(c), int(c)), (int(bw), int(bh)), 0, 0, 360, 1, -1)
+    a = rng.uniform(0, 2 * np.pi)                                        # head
+    r = rng.uniform(0.3, 0.7) * min(bw, bh)
+    hx, hy = c + (bw + 0.4 * r) * np.cos(a), c + (bh + 0.4 * r) * np.sin(a)
+    cv2.ellipse(m, (int(hx), int(hy)), (int(r), int(r * rng.uniform(0.7, 1.3))), float(np.degrees(a)), 0, 360, 1, -1)
+    for _ in range(int(rng.integers(1, 5))):                            # limbs / branches / handles
+        a = rng.uniform(0, 2 * np.pi)
+        x0, y0 = c + 0.7 * bw * np.cos(a), c + 0.7 * bh * np.sin(a)
+        length = rng.uniform(0.15, 0.35) * n
+        x1, y1 = x0 + length * np.cos(a + rng.uniform(-0.6, 0.6)), y0 + length * np.sin(a + rng.uniform(-0.6, 0.6))
+        width = rng.uniform(0.03, 0.08) * n
+        if rng.random() < 0.5:
+            cv2.line(m, (int(x0), int(y0)), (int(x1), int(y1)), 1, max(2, int(width)))
+        else:                                                            # a tapering polygon
+            nx, ny = -(y1 - y0), x1 - x0
+            k = width / max(1e-6, np.hypot(nx, ny))
+            pts = np.array([[x0 + nx * k, y0 + ny * k], [x1 + 0.3 * nx * k, y1 + 0.3 * ny * k],
+                            [x1 - 0.3 * nx * k, y1 - 0.3 * ny * k], [x0 - nx * k, y0 - ny * k]], np.int32)
+            cv2.fillPoly(m, [pts], 1)
+    if rng.random() < 0.3:                                              # a second part (a rider, a bag ...)
+        cv2.ellipse(m, (int(c + rng.uniform(-1, 1) * bw), int(c + rng.uniform(-1, 1) * bh)),
+                    (int(0.6 * bw), int(0.5 * bh)), float(rng.uniform(0, 180)), 0, 360, 1, -1)
+    rot = cv2.getRotationMatrix2D((c, c), float(rng.uniform(-30, 30)), 1.0)
+    return cv2.warpAffine(m, rot, (n, n), flags=cv2.INTER_NEAREST)
+
+
+def object_mask(h: int, w: int, rng: np.random.Generator, min_ratio: float = 0.05,
+                max_ratio: float = 0.25) -> np.ndarray:
+    """One object silhouette covering a share of the area drawn uniformly from [min_ratio, max_ratio], scaled
+    to that area (within a few %), placed at random wholly inside the image. bool (h, w), True = hole."""
+    target = rng.uniform(min_ratio, max_ratio) * h * w
+    shape = _silhouette(rng)
+    ys, xs = np.nonzero(shape)
+    shape = shape[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    scale = np.sqrt(target / max(1, shape.sum()))
+    sh, sw = shape.shape
+    scale = min(scale, h / sh, w / sw)                                   # must fit
+    nh, nw = max(1, int(round(sh * scale))), max(1, int(round(sw * scale)))
+    obj = cv2.resize(shape, (nw, nh), interpolation=cv2.INTER_NEAREST)
+    y, x = int(rng.integers(0, h - nh + 1)), int(rng.integers(0, w - nw + 1))
+    mask = np.zeros((h, w), bool)
+    mask[y:y + nh, x:x + nw] = obj > 0
+    return mask
+
+
+OBJECT_DEV_SEED = 16
+
+
+def object_dev_mask(index: int, h: int, w: int, seed: int = OBJECT_DEV_SEED) -> np.ndarray:
+    """The object-mask development set: the mask of the ``index``-th photo (sorted file-name order, from 0) of
+    an evaluation folder, drawn by :func:`object_mask` (5-25 %) with ``numpy.random.default_rng([seed, index])``."""
+    return object_mask(h, w, np.random.default_rng([seed, index]))
 
 
 def hole_ratio(mask: np.ndarray) -> float:

@@ -13,19 +13,24 @@ from ..tasks import inpaint as task
 from .common import (ImageUpload, MaskEditor, NumberSlider, chosen, gpu, progress_callback, sample_image, save_png,
                      user_errors)
 
-CLASSICAL_LABELS = {"OpenCV Telea (classical)": "telea", "OpenCV Navier–Stokes (classical)": "ns"}
+TEXTURE_LABEL = "Network + the photo's own texture (PatchMatch)"
+CLASSICAL_LABELS = {"PatchMatch: copy the photo's own patches (classical)": "patchmatch",
+                    "OpenCV Telea (classical)": "telea", "OpenCV Navier–Stokes (classical)": "ns"}
 PROCESSING = {"Only the masked area at full resolution": "crop", "Whole image resized to ≤ max side": "resize"}
 
 
 def model_choices() -> dict[str, str]:
-    """Dropdown label -> model name: the trained networks registered for "inpaint" first, then OpenCV."""
+    """Dropdown label -> model name: the network with the photo's texture on top (the default) and the trained
+    networks registered for "inpaint" alone, when there are any; then PatchMatch and OpenCV."""
     out: dict[str, str] = {}
     try:
         entries = default_store().entries_for_task("inpaint")
     except StoreError:
         entries = []
+    if any(e.name == task.NETWORK for e in entries):
+        out[TEXTURE_LABEL] = task.DEFAULT_MODEL
     for e in entries:
-        out[f"Trained network ({e.name})"] = e.name
+        out[f"Trained network alone ({e.name})"] = e.name
     out.update(CLASSICAL_LABELS)
     return out
 
@@ -67,7 +72,7 @@ def inpaint(editor, mask_file=None, grow: float = 4, feather: float = 3, invert:
     res = task.inpaint_image(photo, hole, model=name, mode=mode, max_side=max_side, grow=grow,
                              feather=feather, invert=bool(invert),
                              progress=progress_callback(progress, "Filling"))
-    lines = [f"{w}×{h} px in **{res.seconds:.2f} s** ({model}, {res.backend}; "
+    lines = [f"**{model}**: {w}×{h} px in **{res.seconds:.2f} s** ({res.backend}; "
              f"{res.regions} region(s) processed)."]
     lines += notes + res.notes
     hole_share = float((np.asarray(res.mask_used) > 0).mean())
@@ -127,7 +132,8 @@ def build() -> None:
                                        "fills everything at the max side below.")
             max_side = NumberSlider(256, 1024, value=512, step=32, label="Max side the model runs at, px")
             model = gr.Dropdown(list(choices), value=next(iter(choices)), label="Method",
-                                info="The trained network appears when its checkpoint is registered.",
+                                info="Default: the network lays out the fill, the photo's own texture goes on "
+                                     "top. The network options appear when its checkpoint is registered.",
                                 elem_id="inpaint-model")
             run = gr.Button("Fill", variant="primary", elem_id="inpaint-run")
         with gr.Column(scale=1):
