@@ -54,11 +54,14 @@ def gather_patches(level: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, size
     return p.permute(0, 2, 1, 3).reshape(n * per_image, c * size * size)
 
 
-def normalise_patches(desc: np.ndarray, channels: int) -> np.ndarray:
-    """Per colour channel (over all patches and positions): zero mean, unit spread (Karras et al.)."""
-    d = np.asarray(desc, np.float64).reshape(len(desc), channels, -1)
-    d = d - d.mean(axis=(0, 2), keepdims=True)
-    d = d / np.maximum(d.std(axis=(0, 2), keepdims=True), 1e-8)
+def normalise_patches(desc: np.ndarray, channels: int, channels_last: bool = False) -> np.ndarray:
+    """Per colour channel (over all patches and positions): zero mean, unit spread (Karras et al.).
+    ``desc`` rows are flattened (C, k, k) patches, or (k, k, C) ones with ``channels_last``."""
+    shape = (len(desc), -1, channels) if channels_last else (len(desc), channels, -1)
+    axes = (0, 1) if channels_last else (0, 2)
+    d = np.asarray(desc, np.float64).reshape(shape)
+    d = d - d.mean(axis=axes, keepdims=True)
+    d = d / np.maximum(d.std(axis=axes, keepdims=True), 1e-8)
     return d.reshape(len(desc), -1)
 
 

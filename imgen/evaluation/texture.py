@@ -20,6 +20,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .swd import normalise_patches, sliced_wasserstein
+
 LEVELS = 3
 PATCH = 7
 ERODE = 3
@@ -79,24 +81,6 @@ def patches_at(level: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int = PA
     return pad[ys[:, None] + dy.ravel()[None], xs[:, None] + dx.ravel()[None]].reshape(len(ys), -1)
 
 
-def _normalised(desc: np.ndarray, channels: int) -> np.ndarray:
-    """Per channel (over patches and positions), zero mean and unit std, as in Karras et al."""
-    d = desc.reshape(len(desc), -1, channels).astype(np.float64)
-    d = d - d.mean(axis=(0, 1), keepdims=True)
-    d = d / np.maximum(d.std(axis=(0, 1), keepdims=True), 1e-8)
-    return d.reshape(len(desc), -1)
-
-
-def sliced_wasserstein(a: np.ndarray, b: np.ndarray, directions: int = DIRECTIONS, seed: int = SEED) -> float:
-    """Mean over random unit directions of the mean |sorted projection difference| (equal-size sets)."""
-    assert a.shape == b.shape, (a.shape, b.shape)
-    rng = np.random.default_rng(seed)
-    d = rng.standard_normal((a.shape[1], directions))
-    d /= np.linalg.norm(d, axis=0, keepdims=True)
-    pa, pb = np.sort(a @ d, axis=0), np.sort(b @ d, axis=0)
-    return float(np.abs(pa - pb).mean())
-
-
 class TextureStats:
     """Accumulates the two measures over a set of (photo, result, hole) triples."""
 
@@ -137,8 +121,9 @@ class TextureStats:
             if not res:
                 out.append(None)
                 continue
-            a, b = np.concatenate(res), np.concatenate(ref)
-            out.append(1e3 * sliced_wasserstein(_normalised(a, self.channels), _normalised(b, self.channels)))
+            a = normalise_patches(np.concatenate(res), self.channels, channels_last=True)
+            b = normalise_patches(np.concatenate(ref), self.channels, channels_last=True)
+            out.append(1e3 * sliced_wasserstein(a, b, DIRECTIONS, np.random.default_rng(SEED)))
         return out
 
     def swd(self) -> tuple[float | None, list[float | None]]:
