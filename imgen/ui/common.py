@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import functools
+import html
 import os
+import sys
 import tempfile
+import traceback
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -16,7 +19,8 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 from pydantic import ValidationError
 
-from ..image_io import ImageInputError, load_image
+from .. import cancel
+from ..image_io import ImageInputError, declared_pixels, load_image, max_pixels, megapixels
 from ..store import StoreError
 
 try:  # Hugging Face Spaces (ZeroGPU): must be imported before anything initialises CUDA
@@ -27,9 +31,71 @@ except ImportError:
         return fn if callable(fn) else (lambda f: f)
 
 
+MAX_LAYERS = 4             # ImageEditor layers per request (the Inpaint editor sends one)
+EDITOR_PIXEL_SHARE = 3     # background + layers + composite: at most this many times the pixel limit together
+MAX_MESSAGE = 400          # characters of an error message shown to the user
+
+
 def _short(value) -> str:
     r = repr(value)
     return r if len(r) <= 60 else r[:57] + "..."
+
+
+def short_message(message) -> str:
+    """An error message at most ``MAX_MESSAGE`` characters long (a 10 MB name is not echoed back whole)."""
+    text = str(message)
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 100] + " … " + text[-97:]
+
+
+def escape_error_messages() -> None:
+    """Make every error message the app sends HTML-escaped and short, Gradio's own included ("Value: … is not in
+    the list of choices" echoes what the client sent). Gradio's toasts render a message as HTML, so a model name
+    in a state PNG showed a working link and password form. Installed once, by the app (app.py)."""
+    import gradio.queueing
+    import gradio.utils
+    original = gradio.utils.error_payload
+    if getattr(original, "imgen_escapes", False):
+        return
+
+    def error_payload(error, show_error):
+        content = original(error, show_error)
+        if isinstance(content.get("error"), str):
+            content["error"] = html.escape(short_message(content["error"]), quote=False)
+        return content
+    error_payload.imgen_escapes = True
+    gradio.utils.error_payload = gradio.queueing.error_payload = error_payload
+
+
+def max_upload_bytes() -> int:
+    """The upload size limit: any 8-bit RGBA image at the pixel limit fits even uncompressed, plus 16 MiB for
+    metadata (``IMGEN_MAX_UPLOAD_BYTES`` overrides it)."""
+    return int(os.environ.get("IMGEN_MAX_UPLOAD_BYTES", 0)) or max_pixels() * 4 + (16 << 20)
+
+
+def refuse_url_fetches() -> None:
+    """Refuse, before any network call, a FileData whose path is a URL, for every component of the app: Gradio
+    would resolve the host and download a public URL (with no size cap) into its cache before any handler ran,
+    and an image app has no reason to fetch URLs. Installed once, by the app (app.py)."""
+    from gradio.blocks import Block
+    from gradio_client.utils import is_http_url_like
+    if getattr(Block.move_resource_to_block_cache, "imgen_refuses_urls", False):
+        return
+    move, async_move = Block.move_resource_to_block_cache, Block.async_move_resource_to_block_cache
+
+    def refuse(path) -> None:
+        if isinstance(path, str) and (is_http_url_like(path) or "://" in path):
+            raise gr.Error("Files must be uploaded to this app; URLs are not fetched.")
+
+    def move_resource_to_block_cache(self, url_or_file_path):
+        refuse(url_or_file_path)
+        return move(self, url_or_file_path)
+
+    async def async_move_resource_to_block_cache(self, url_or_file_path):
+        refuse(url_or_file_path)
+        return await async_move(self, url_or_file_path)
+    move_resource_to_block_cache.imgen_refuses_urls = True
+    Block.move_resource_to_block_cache = move_resource_to_block_cache
+    Block.async_move_resource_to_block_cache = async_move_resource_to_block_cache
 
 
 def _checked(model: type, expected: str) -> type:
@@ -100,6 +166,22 @@ class MaskEditor(gr.ImageEditor):
     data_model = _checked(EditorData, 'an image editor value {"background": file, "layers": [files], '
                                       '"composite": file or null}')
 
+    def preprocess(self, payload):
+        """Bound the request before anything is decoded: at most ``MAX_LAYERS`` layers, and the declared sizes of
+        all its images together at most ``EDITOR_PIXEL_SHARE`` times the pixel limit (each layer alone passes
+        the limit, and Gradio decodes every one of them to RGBA before the handler runs)."""
+        src = payload if payload is None or payload.id is None else self.blob_storage.get(payload.id)
+        if src is not None:
+            layers = src.layers or []
+            if len(layers) > MAX_LAYERS:
+                raise gr.Error(f"The image editor sent {len(layers)} layers; at most {MAX_LAYERS} are accepted.")
+            total = sum(_declared_pixels(f) for f in [src.background, *layers, src.composite])
+            limit = EDITOR_PIXEL_SHARE * max_pixels()
+            if total > limit:
+                raise gr.Error(f"The image editor's images hold {megapixels(total)} megapixels together; the limit "
+                               f"is {megapixels(limit)}. Please downscale the photo first.")
+        return super().preprocess(payload)
+
     def convert_and_format_image(self, file, flatten_on_white: bool = False):
         if file is None:
             return None
@@ -117,6 +199,13 @@ class MaskEditor(gr.ImageEditor):
         path.parent.mkdir(parents=True, exist_ok=True)
         img.save(path)
         return str(path)
+
+
+def _declared_pixels(file) -> int:
+    """Pixels an uploaded editor file (FileData or bytes) declares in its header; nothing is decoded."""
+    if isinstance(file, FileData):
+        file = file.path
+    return declared_pixels(file) if file else 0
 
 
 class NumberSlider(gr.Slider):
@@ -157,20 +246,54 @@ def save_png(img: Image.Image, stem: str) -> str:
     return str(path)
 
 
+def request_gone() -> Callable[[], str | None] | None:
+    """For a handler running in Gradio's queue: a function that says whether its request is over (cancelled,
+    so the queue has dropped its event, or its client disconnected); None outside the queue."""
+    from gradio.context import LocalContext
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or not event_id or event_id not in queue.event_ids_to_events:
+        return None
+
+    def gone() -> str | None:
+        event = queue.event_ids_to_events.get(event_id)
+        if event is None:
+            return "the request was cancelled"
+        if not event.alive:
+            return "the client went away"
+        return None
+    return gone
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Turn the package's user-facing exceptions into gr.Error (a sentence in the UI, AppError in the client)."""
+    """Run a handler for a user: its user-facing exceptions become gr.Error (a sentence in the UI, AppError in the
+    client), every message is shortened (:func:`short_message`; the app escapes them), anything unexpected is a
+    sentence, and the work stops at the next checkpoint once the request is cancelled or its client goes away
+    (:mod:`imgen.cancel`)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        gone = request_gone()
         try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
+            if gone is None:
+                return fn(*args, **kwargs)
+            with cancel.watching(gone):
+                return fn(*args, **kwargs)
+        except gr.Error as e:
+            raise gr.Error(short_message(e.message), duration=e.duration, visible=e.visible,
+                           title=e.title) from None
+        except cancel.Cancelled as e:
+            print(f"imgen: {fn.__name__} stopped: {e}", file=sys.stderr)
+            raise gr.Error(f"Stopped: {e}.") from None
         except (ImageInputError, StoreError) as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(short_message(e)) from None
         except ValueError as e:
-            raise gr.Error(f"Invalid input: {e}") from None
+            raise gr.Error(short_message(f"Invalid input: {e}")) from None
         except MemoryError:
             raise gr.Error("Out of memory for this image: try a smaller image or processing size.") from None
+        except Exception as e:  # noqa: BLE001 - a bug or a library failure: still a sentence, with the trace logged
+            traceback.print_exc()
+            raise gr.Error(f"The request failed unexpectedly ({type(e).__name__}). Please try another image or "
+                           "setting; if it keeps happening, report it.") from None
     return wrapper
 
 
