@@ -328,7 +328,7 @@ def _check_scale(args) -> None:
 
 
 def cmd_sample(args) -> int:
-    from .image_io import ImageInputError, check_size
+    from .image_io import max_pixels, megapixels
     from .tasks.explore import ExploreError, ExploreState, save_png, tile, upscale
     _check_scale(args)
     out = Path(args.output)
