@@ -15,6 +15,7 @@ import gradio as gr  # noqa: E402
 from imgen.device import configure_threads  # noqa: E402
 from imgen.ui import about_tab  # noqa: E402
 from imgen.ui.about_tab import device_line  # noqa: E402
+from imgen.ui.common import escape_error_messages, max_upload_bytes, refuse_url_fetches  # noqa: E402
 
 # (tab label, id, module under imgen.ui) in display order; a module that does not exist yet is skipped
 TABS = [("Explore", "explore", "explore_tab"), ("Inpaint", "inpaint", "inpaint_tab"),
@@ -40,10 +41,33 @@ footer {visibility: visible}
 """
 
 
+SESSION_CAPACITY = 1000   # sessions whose state is kept in memory (Gradio's default, 10000, let RSS grow by ~2.2 GB)
+
+
+class ImgenBlocks(gr.Blocks):
+    """gr.Blocks with imgen's limits wherever it is launched (python app.py, tests, Spaces): an upload size that
+    fits the pixel limit, a bounded number of sessions kept in memory, and a sentence for a request that
+    leaves out arguments (Gradio's own error reaches API clients as ``error: null``); every error message is
+    HTML-escaped and shortened, and no file input fetches a URL."""
+
+    def launch(self, *args, **kwargs):
+        escape_error_messages()
+        refuse_url_fetches()
+        kwargs.setdefault("max_file_size", max_upload_bytes())
+        kwargs.setdefault("state_session_capacity", SESSION_CAPACITY)
+        return super().launch(*args, **kwargs)
+
+    def validate_inputs(self, block_fn, inputs):
+        if len(inputs) < len(block_fn.inputs):
+            raise gr.Error(f"This endpoint takes {len(block_fn.inputs)} values; the request sent {len(inputs)}. "
+                           "See the API page (“Use via API”) for the list.")
+        super().validate_inputs(block_fn, inputs)
+
+
 def build_demo() -> gr.Blocks:
     configure_threads()
     # delete_cache: every hour, drop result and upload files older than an hour, so the disk never fills
-    with gr.Blocks(title="imgen", delete_cache=(3600, 3600)) as demo:
+    with ImgenBlocks(title="imgen", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# imgen · repair, denoise, explore and stylize images on a plain CPU")
         with gr.Tabs():
             for label, tab_id, mod in available_tabs():

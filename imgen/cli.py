@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -28,6 +29,36 @@ def save_result(img, dest: Path) -> None:
     if dest.suffix.lower() in (".jpg", ".jpeg") and img.mode in ("RGBA", "LA"):
         img = img.convert("RGB" if img.mode == "RGBA" else "L")
     img.save(dest)
+
+
+def writable_suffix(path: Path, command: str) -> Path:
+    """``path`` if Pillow can write its file type, else a one-line SystemExit (before any work is done)."""
+    from PIL import Image
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise SystemExit(f"{command}: cannot write {path.name!r}: {path.suffix or 'no'} file extension is not an "
+                         "image type this program writes (use .png, .jpg, .webp or .tif)")
+    return path
+
+
+def check_outputs(command: str, jobs: list[tuple[Path, Path]], inputs: list[Path], overwrite: bool) -> None:
+    """Refuse (one line, before any work) a run whose result would replace one of its inputs (images, masks, the
+    reference) or whose results would land on the same file twice, unless ``--overwrite`` was given."""
+    if overwrite:
+        return
+    def key(p: Path) -> Path:
+        return Path(p).expanduser().resolve()
+    ins = {key(p): p for p in inputs if p is not None and Path(p).is_file()}
+    seen: dict[Path, Path] = {}
+    for src, dest in jobs:
+        k = key(dest)
+        if k in ins:
+            raise SystemExit(f"{command}: the result for {src} would overwrite the input {ins[k]}; choose another "
+                             "output (-o) or pass --overwrite")
+        if k in seen:
+            raise SystemExit(f"{command}: the results for {seen[k]} and {src} would both be written to {dest}; "
+                             "process them into different folders or pass --overwrite")
+        seen[k] = src
 
 
 def with_notes(summary: str, notes) -> str:
@@ -94,6 +125,8 @@ def cmd_denoise(args) -> int:
         raise SystemExit(f"denoise: --sigma must be 'auto' or a number from 0 to 75, not {args.sigma!r}") from None
     paths = expand_inputs(args.inputs)
     out_dir = Path(args.output)
+    jobs = [(p, out_dir / (p.stem + ".png")) for p in paths]
+    check_outputs("denoise", jobs, paths, args.overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         get_denoiser(args.model, args.device)
@@ -106,8 +139,8 @@ def cmd_denoise(args) -> int:
         return with_notes(f"(σ={res.sigma:.1f}{est}, {res.seconds:.2f} s)",
                           [n for n in res.notes if not n.startswith("Estimated")])
 
-    return process_each([(p, out_dir / (p.stem + ".png")) for p in paths],
-                        lambda p: denoise_image(p, sigma=sigma, model=args.model, gray=args.gray, device=args.device),
+    return process_each(jobs, lambda p: denoise_image(p, sigma=sigma, model=args.model, gray=args.gray,
+                                                      device=args.device),
                         describe, args.quiet)
 
 
@@ -130,7 +163,7 @@ def cmd_inpaint(args) -> int:
             raise SystemExit("inpaint: give IMAGE MASK -o OUT, or images/folders with --masks MASK_OR_DIR -o OUT_DIR")
         jobs = [(Path(args.inputs[0]), Path(args.inputs[1]))]
         out = Path(args.output)
-        dests = [out / (jobs[0][0].stem + ".png") if out.is_dir() or not out.suffix else out]
+        dests = [out / (jobs[0][0].stem + ".png") if out.is_dir() or not out.suffix else writable_suffix(out, "inpaint")]
     else:
         masks = Path(args.masks)
         if not masks.exists():
@@ -138,8 +171,11 @@ def cmd_inpaint(args) -> int:
         images = expand_inputs(args.inputs)
         jobs = [(p, _mask_for(p, masks)) for p in images]
         out_dir = Path(args.output)
-        out_dir.mkdir(parents=True, exist_ok=True)
         dests = [out_dir / (p.stem + ".png") for p in images]
+    check_outputs("inpaint", [(img, dest) for (img, _), dest in zip(jobs, dests)],
+                  [p for job in jobs for p in job], args.overwrite)
+    if args.masks is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     try:
         inpainter = get_inpainter(args.model, args.device)
     except StoreError as e:
@@ -187,10 +223,11 @@ def cmd_stylize(args) -> int:
     if not paths:
         raise SystemExit("stylize: no images found in the given inputs")
     out_dir = Path(args.output)
+    jobs = [(p, out_dir / (p.stem + ".png")) for p in paths]
+    check_outputs("stylize", jobs, paths + ([Path(args.reference)] if args.reference else []), args.overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return process_each([(p, out_dir / (p.stem + ".png")) for p in paths],
-                        lambda p: stylize_image(p, style, reference=reference, strength=args.strength,
-                                                max_side=args.max_side, method=args.method, device=args.device),
+    return process_each(jobs, lambda p: stylize_image(p, style, reference=reference, strength=args.strength,
+                                                      max_side=args.max_side, method=args.method, device=args.device),
                         lambda r: with_notes(f"({r.style}, {r.backend}, {r.seconds:.2f} s)", r.notes),
                         args.quiet or len(paths) == 1)
 
@@ -291,8 +328,28 @@ def _explorer(args):
         raise SystemExit(f"{args.command}: {e}") from None
 
 
+MAX_SCALE = 16        # crisp enlargement of the 64 px images (sample, interpolate)
+FPS_RANGE = (0.1, 100.0)  # GIF frame times are whole hundredths of a second
+
+
+def _check_scale(args) -> None:
+    if not 1 <= args.scale <= MAX_SCALE:
+        raise SystemExit(f"{args.command}: --scale must be between 1 and {MAX_SCALE}, not {args.scale}")
+
+
+def _png_output(args) -> Path:
+    """The checked ``-o`` of a command that writes a PNG carrying the explorer state (and its ``--scale``)."""
+    _check_scale(args)
+    out = Path(args.output)
+    if out.suffix.lower() != ".png":
+        raise SystemExit(f"{args.command}: the output must be a .png file (it carries the state), not {out.name!r}")
+    return out
+
+
 def cmd_sample(args) -> int:
+    from .image_io import max_pixels, megapixels
     from .tasks.explore import ExploreError, ExploreState, save_png, tile, upscale
+    out = _png_output(args)
     ex = _explorer(args)
     try:
         base = ExploreState(model=args.model, seed=args.seed, psi=args.psi,
@@ -305,7 +362,10 @@ def cmd_sample(args) -> int:
     except ExploreError as e:
         raise SystemExit(f"sample: {e}") from None
     img = tile(images) if args.n > 1 else images[0]
-    out = Path(args.output)
+    pixels = img.shape[0] * img.shape[1] * args.scale ** 2
+    if pixels > max_pixels():
+        raise SystemExit(f"sample: {args.n} samples at --scale {args.scale} would be {megapixels(pixels)} megapixels; "
+                         f"the limit is {megapixels(max_pixels())} (use a smaller --scale or --n)")
     out.parent.mkdir(parents=True, exist_ok=True)
     save_png(upscale(img, img.shape[1] * args.scale), out, base)
     print(f"{out} ({args.n} sample{'s' if args.n > 1 else ''}, seeds {base.seed}..{states[-1].seed}, psi {base.psi})")
@@ -314,12 +374,17 @@ def cmd_sample(args) -> int:
 
 def cmd_interpolate(args) -> int:
     from .tasks.explore import ExploreError, frame_strip, save_gif, upscale
+    _check_scale(args)
+    if not (math.isfinite(args.fps) and FPS_RANGE[0] <= args.fps <= FPS_RANGE[1]):
+        raise SystemExit(f"interpolate: --fps must be between {FPS_RANGE[0]:g} and {FPS_RANGE[1]:g}, not {args.fps:g}")
+    out = Path(args.output)
+    if out.suffix.lower() not in (".gif", ".webp", ".png"):
+        raise SystemExit(f"interpolate: the output must be an animated .gif, .webp or .png, not {out.name!r}")
     ex = _explorer(args)
     try:
         frames = ex.interpolate(args.seeds[0], args.seeds[1], args.frames, args.psi)
     except ExploreError as e:
         raise SystemExit(f"interpolate: {e}") from None
-    out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_gif(frames, out, fps=args.fps, size=64 * args.scale)
     strip = out.with_name(out.stem + "-strip.png")
@@ -331,12 +396,14 @@ def cmd_interpolate(args) -> int:
 def cmd_project(args) -> int:
     from .image_io import ImageInputError
     from .tasks.explore import ExploreError, save_png, upscale
+    out = _png_output(args)
+    if out.resolve() == Path(args.picture).resolve():
+        raise SystemExit(f"project: {out} is the input picture; choose another output file")
     ex = _explorer(args)
     try:
         state, _, rep = ex.project(args.picture, steps=args.steps, use_encoder=not args.no_encoder)
     except (ExploreError, ImageInputError) as e:
         raise SystemExit(f"project: {e}") from None
-    out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     img = ex.image(state)
     save_png(upscale(img, img.shape[1] * args.scale), out, state)
@@ -366,6 +433,11 @@ def cmd_bench(args) -> int:
     elif args.what == "app":
         from .evaluation.app_startup import measure
         report = measure(warm_cache=args.warm)
+    elif args.what == "cost":
+        from .evaluation.cost import run_cost_bench
+        report = run_cost_bench()
+        for r in report["cases"]:
+            print(f"{r['seconds']:7.2f} s  {r['bytes']:>9} B  {r['case']}: {r['outcome'][:110]}", file=sys.stderr)
     elif args.what == "load":
         from .evaluation.load_test import run_load_test
         report = run_load_test(users=args.users, requests_per_user=args.requests, timeout_s=args.timeout)
@@ -401,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gray", action="store_true", help="convert to grayscale first")
     s.add_argument("--model", default="denoise-unet", help="denoise-unet (default) or nlm (OpenCV non-local means)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--overwrite", action="store_true", help="allow results to replace input files or each other")
     s.set_defaults(func=cmd_denoise)
 
     s = sub.add_parser("inpaint", help="fill masked areas of photos (white in the mask = fill)",
@@ -420,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "resize: the whole image at most --max-side px")
     s.add_argument("--max-side", type=int, default=512, help="largest side the model runs at (default 512)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--overwrite", action="store_true", help="allow results to replace input files or each other")
     s.set_defaults(func=cmd_inpaint)
 
     s = sub.add_parser("stylize", help="turn photos into paintings (a trained style) or give them a reference's colours",
@@ -436,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-side", type=int, default=768, help="long side the painting model runs at (default 768); "
                                                              "the result always has the input's size")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--overwrite", action="store_true", help="allow results to replace input files or each other")
     s.set_defaults(func=cmd_stylize)
 
     s = sub.add_parser("sample", help="draw images from a latent-space generator (PNG with the state in its metadata)")
@@ -444,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=1, help="number of samples (seeds seed..seed+n-1), tiled in a grid")
     s.add_argument("--psi", type=float, default=0.7, help="truncation 0..1.5 (1 = none)")
     s.add_argument("--directions", type=float, nargs="*", default=None, help="direction slider values (in σ)")
-    s.add_argument("--scale", type=int, default=4, help="crisp enlargement factor (default 4)")
+    s.add_argument("--scale", type=int, default=4, help="crisp enlargement factor, 1..16 (default 4)")
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_sample)
 
@@ -452,9 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default="kaokore-gan")
     s.add_argument("--seeds", type=float, nargs=2, required=True, metavar=("A", "B"))
     s.add_argument("--frames", type=int, default=48)
-    s.add_argument("--fps", type=float, default=24)
+    s.add_argument("--fps", type=float, default=24, help="frames per second, 0.1..100 (default 24)")
     s.add_argument("--psi", type=float, default=0.7)
-    s.add_argument("--scale", type=int, default=4)
+    s.add_argument("--scale", type=int, default=4, help="crisp enlargement factor, 1..16 (default 4)")
     s.add_argument("-o", "--output", required=True, help="the GIF; the strip goes next to it as NAME-strip.png")
     s.set_defaults(func=cmd_interpolate)
 
@@ -464,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, default=100,
                    help="optimisation steps after the encoder's guess (0 = the guess alone; default 100)")
     s.add_argument("--no-encoder", action="store_true", help="start from the average latent, not the encoder")
-    s.add_argument("--scale", type=int, default=4)
+    s.add_argument("--scale", type=int, default=4, help="crisp enlargement factor, 1..16 (default 4)")
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_project)
 
@@ -502,7 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("bench", help="speed benchmarks on this machine (each model vs FFDNet; a 12 MP photo)")
-    s.add_argument("what", choices=["denoise", "denoise-large", "inpaint", "inpaint-large", "explore", "load", "stylize", "app"])
+    s.add_argument("what", choices=["denoise", "denoise-large", "inpaint", "inpaint-large", "explore", "load", "stylize", "app",
+                                   "cost"])
     s.add_argument("--data", default=None, help="denoise: folder of images to time on")
     s.add_argument("--limit", type=int, default=None)
     s.add_argument("--repeats", type=int, default=3)
@@ -525,8 +601,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .device import configure_threads
+    from .device import configure_threads, pick_device
     configure_threads()
+    if args.device:
+        try:
+            pick_device(args.device)
+        except RuntimeError as e:
+            print(f"{args.command}: --device: {e}", file=sys.stderr)
+            return 2
     if args.command == "eval":
         args.sigma = [int(s) if float(s).is_integer() else s for s in args.sigma]
     if args.command in ("eval", "bench") and args.max_side is None:   # the processing size's default per task

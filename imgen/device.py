@@ -10,9 +10,15 @@ def pick_device(requested: str | None = None) -> torch.device:
     """``requested`` (e.g. "cpu", "cuda", "cuda:1", "mps") or IMGEN_DEVICE, else the best available."""
     name = requested or os.environ.get("IMGEN_DEVICE") or ""
     if name and name != "auto":
-        dev = torch.device(name)
+        try:
+            dev = torch.device(name)
+        except RuntimeError:
+            raise RuntimeError(f"device {name!r} is not a device name (try cpu, cuda, cuda:1 or mps)") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {name!r} was asked for, but CUDA is not available here")
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise RuntimeError(f"device {name!r} was asked for, but this machine has "
+                               f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 ...)")
         if dev.type == "mps" and not torch.backends.mps.is_available():
             raise RuntimeError(f"device {name!r} was asked for, but MPS is not available here")
         return dev

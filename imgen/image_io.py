@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -15,7 +16,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .cancel import checkpoint
+
 DEFAULT_MAX_PIXELS = 40_000_000
+MAX_ASPECT = 100          # long side / short side: thinner images cost one model call per few pixels (refused)
+MAX_JPEG_SCANS = 100      # progressive JPEGs: every scan is a pass over all the image's blocks (real ones use ~10);
+SCAN_BUDGET = 20          # ... and scans x pixels may be at most this many times the pixel limit (20 scans at 40 MP)
 
 
 class ImageInputError(ValueError):
@@ -28,16 +34,23 @@ def max_pixels() -> int:
 
 
 def check_size(width: int, height: int, limit: int | None = None) -> None:
+    """Refuse an image by its declared size, before decoding: empty, above the pixel limit, or thinner than
+    1:``MAX_ASPECT`` (a 1x3,000,000 strip is tiny on disk but costs thousands of model calls)."""
     limit = max_pixels() if limit is None else limit
     if width <= 0 or height <= 0:
         raise ImageInputError("The image is empty (0 pixels).")
     if width * height > limit:
         raise ImageInputError(
-            f"The image is {width}x{height} = {_mp(width * height)} megapixels; the limit is "
-            f"{_mp(limit)} megapixels. Please downscale it first.")
+            f"The image is {width}x{height} = {megapixels(width * height)} megapixels; the limit is "
+            f"{megapixels(limit)} megapixels. Please downscale it first.")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageInputError(
+            f"The image is {width}x{height} px: sides more than {MAX_ASPECT} times as long as the other are not "
+            "accepted (such strips cost far more to process than their size suggests). Please crop it first.")
 
 
-def _mp(pixels: int) -> str:
+def megapixels(pixels: int) -> str:
+    """Pixels as megapixels for a message: 40.0, 0.0013."""
     return f"{pixels / 1e6:.1f}" if pixels >= 100_000 else f"{pixels / 1e6:.2g}"
 
 
@@ -85,15 +98,22 @@ def _read(source, limit: int | None) -> Image.Image:
         fp, name, ours = source, Path(str(getattr(source, "name", "") or "The uploaded file")).name, False
     else:
         raise ImageInputError(f"Cannot read an image from a {type(source).__name__}.")
-    img = None
+    img = opened = None
     try:
+        if ours and not isinstance(fp, io.BytesIO):
+            fp = opened = open(fp, "rb")
+        for size in _ico_sizes(fp):  # before Image.open, which decodes an ICO's image
+            check_size(*size, limit=limit)
         img = Image.open(fp)  # reads the header only
         w, h = img.size
         check_size(w, h, limit=limit)
         bomb = Image.MAX_IMAGE_PIXELS
         if bomb and w * h > bomb:  # Pillow only warns between 1x and 2x its limit
             raise Image.DecompressionBombError(f"{w}x{h} pixels exceeds the limit of {bomb} pixels")
-        img.seek(0)
+        _check_before_decoding(img, name, limit)
+        first = getattr(img, "_min_frame", 0)  # PSD layers count from 1 (frame 1 = the merged image)
+        if img.tell() != first:
+            img.seek(first)
         img.load()
         return _upright(img)  # a copy: detached from the file
     except ImageInputError:
@@ -114,6 +134,128 @@ def _read(source, limit: int | None) -> Image.Image:
     finally:
         if img is not None and ours:
             img.close()
+        if opened is not None:
+            opened.close()
+
+
+def declared_pixels(source: str | os.PathLike | bytes) -> int:
+    """The pixels a file's header declares (the largest image inside an ICO), without decoding any; 0 when the
+    header cannot be read (the decoder reports that properly later)."""
+    try:
+        fp = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray)) else open(source, "rb")
+    except (OSError, ValueError, TypeError):
+        return 0
+    try:
+        ico = _ico_sizes(fp)
+        if ico:
+            return max(w * h for w, h in ico)
+        with Image.open(fp) as im:
+            return im.width * im.height
+    except Exception:  # noqa: BLE001 - unreadable: reported when decoded
+        return 0
+    finally:
+        fp.close()
+
+
+def _check_before_decoding(img: Image.Image, name: str, limit: int | None) -> None:
+    """Checks that need more than the declared size, still before any pixel is decoded: a JPEG's scans (their
+    number, and whether there is enough coded data for the declared size: a 633-byte file declaring 6000x6000
+    otherwise decodes as a plain grey picture, at full cost)."""
+    if img.format in ("JPEG", "MPO"):
+        info = _jpeg_info(img.fp)
+        if info is None:
+            return
+        scans, coded, blocks, huffman = info
+        allowed = min(MAX_JPEG_SCANS, max(1, SCAN_BUDGET * (max_pixels() if limit is None else limit)
+                                         // max(1, img.width * img.height)))
+        if scans > allowed:
+            raise ImageInputError(f"{name} is a progressive JPEG with {scans} scans; at most {allowed} are accepted "
+                                  f"at {img.width}x{img.height} px (each scan is a pass over the whole image). "
+                                  "Please re-save it.")
+        if huffman and coded * 8 < blocks:
+            raise ImageInputError(f"{name} is not a readable image; the file is truncated: it holds {coded} bytes "
+                                  f"of image data, and its {img.width}x{img.height} pixels need at least "
+                                  f"{-(-blocks // 8)}.")
+
+
+def _ico_sizes(fp) -> list[tuple[int, int]]:
+    """The sizes of the images inside an ICO file, read from their own headers (PNG IHDR or BMP DIB header);
+    [] for anything else. Pillow decodes an ICO's image as soon as it opens the file, so this runs first."""
+    pos = fp.tell()
+    out = []
+    try:
+        head = fp.read(6)
+        if len(head) < 6 or head[:4] != b"\0\0\1\0":
+            return []
+        count = int.from_bytes(head[4:6], "little")
+        entries = [fp.read(16) for _ in range(count)]
+        for e in entries:
+            if len(e) < 16:
+                break
+            fp.seek(pos + int.from_bytes(e[12:16], "little"))
+            h = fp.read(24)
+            if h[:8] == b"\x89PNG\r\n\x1a\n" and len(h) >= 24:
+                out.append((int.from_bytes(h[16:20], "big"), int.from_bytes(h[20:24], "big")))
+            elif len(h) >= 12:
+                out.append((abs(int.from_bytes(h[4:8], "little", signed=True)),
+                            abs(int.from_bytes(h[8:12], "little", signed=True)) // 2))  # height counts the mask
+    finally:
+        fp.seek(pos)
+    return out
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_HUFFMAN_DCT = {0xC0, 0xC1, 0xC2}
+_MARKER = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")   # a marker inside entropy-coded data (not stuffing or RST)
+
+
+def _jpeg_info(fp) -> tuple[int, int, int, bool] | None:
+    """(scans, bytes of entropy-coded data, 8x8 blocks the frame declares, Huffman-coded DCT?) from a JPEG's
+    markers, or None when the stream does not parse (Pillow then reports the damage itself).
+
+    Every block costs a Huffman-coded JPEG at least one bit (its DC difference), so fewer coded bytes than
+    blocks / 8 means the data is missing: libjpeg would fill the rest with grey and say nothing.
+    """
+    pos0 = fp.tell()
+    try:
+        fp.seek(0)
+        data = fp.read()
+    finally:
+        fp.seek(pos0)
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos, scans, coded, blocks, huffman = 2, 0, 0, 0, False
+    n = len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return None
+        while pos < n and data[pos] == 0xFF:  # fill bytes
+            pos += 1
+        if pos >= n:
+            break
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            continue
+        length = int.from_bytes(data[pos:pos + 2], "big")
+        seg = data[pos + 2:pos + length]
+        pos += length
+        if marker in _SOF and len(seg) >= 6:
+            h, w, ncomp = int.from_bytes(seg[1:3], "big"), int.from_bytes(seg[3:5], "big"), seg[5]
+            comps = [(seg[7 + 3 * i] >> 4, seg[7 + 3 * i] & 15) for i in range(ncomp) if 8 + 3 * i <= len(seg)]
+            if comps and h:
+                hmax, vmax = max(c[0] for c in comps) or 1, max(c[1] for c in comps) or 1
+                blocks = sum(-(-(-(-w * hs // hmax)) // 8) * -(-(-(-h * vs // vmax)) // 8) for hs, vs in comps)
+            huffman = marker in _HUFFMAN_DCT
+        elif marker == 0xDA:
+            scans += 1
+            m = _MARKER.search(data, pos)
+            end = m.start() if m else n
+            coded += end - pos
+            pos = end
+    return scans, coded, blocks, huffman
 
 
 def split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
@@ -300,7 +442,8 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile:
     with a larger field the blend hides the seams. Tile offsets are multiples of ``align``: a strided
     network (one that downsamples by a factor dividing ``align`` and pads its input to that multiple) then
     sees every tile on the same pixel grid, and the last tiles with the same border padding, as the whole
-    image. ``progress(done, total)`` is called after each tile.
+    image. ``progress(done, total)`` is called after each tile; a cancelled request stops before the next
+    one (:func:`imgen.cancel.checkpoint`).
     """
     _, _, h, w = x.shape
     tiles = tile_grid(h, w, tile, overlap, align)
@@ -311,6 +454,7 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile:
         return out
     out = weight = None
     for i, t in enumerate(tiles):
+        checkpoint()
         y = fn(x[:, :, t.y0:t.y1, t.x0:t.x1])
         if out is None:
             out = torch.zeros(y.shape[0], y.shape[1], h, w, device=y.device, dtype=torch.float32)

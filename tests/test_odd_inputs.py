@@ -93,9 +93,12 @@ def write_image(kind: str, folder: Path) -> Path:
     elif kind == "1x1":
         p = folder / "dot.png"
         Image.new("RGB", (1, 1), (10, 200, 30)).save(p)
-    elif kind == "20000x1":
+    elif kind == "20000x1":                       # thinner than 1:100: refused before decoding (issue #19)
         p = folder / "line.png"
         Image.fromarray(smooth(1, 20000)).save(p)
+    elif kind == "2000x20":                       # thin, but within 1:100
+        p = folder / "strip.png"
+        Image.fromarray(smooth(20, 2000)).save(p)
     elif kind == "png-16bit":
         p = folder / "deep.png"
         a = (smooth(H, W)[:, :, 0].astype(np.uint16) * 257)      # full 16-bit range
@@ -147,7 +150,8 @@ IMAGE_KINDS = {
     "over-pixel-limit": Expect(error=r"megapixels; the limit is .* Please downscale it first"),
     "decompression-bomb": Expect(error="too large to open safely"),
     "1x1": Expect(size=(1, 1), mode="RGB"),
-    "20000x1": Expect(size=(20000, 1), mode="RGB"),
+    "20000x1": Expect(error=r"sides more than 100 times as long as the other are not accepted"),
+    "2000x20": Expect(size=(2000, 20), mode="RGB"),
     "png-16bit": Expect(size=(W, H), mode="L"),
     "cmyk-jpeg": Expect(size=(W, H), mode="RGB"),
     "palette-transparency": Expect(size=(W, H), mode="RGBA"),
@@ -156,7 +160,7 @@ IMAGE_KINDS = {
     "grayscale": Expect(size=(W, H), mode="L"),
     "rgba": Expect(size=(W, H), mode="RGBA"),
 }
-NETWORK_KINDS = {"1x1", "20000x1"}      # the task functions denoise these with the trained network (padding
+NETWORK_KINDS = {"1x1", "2000x20"}      # the task functions denoise these with the trained network (padding
 NETWORK_KINDS_CLI_API = {"1x1"}         # edge cases), the CLI and the API only the 1 x 1 one; the rest use NLM
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..cancel import checkpoint
 from ..device import use_half
 from ..image_io import crop_to, join_alpha, open_image, pad_to_multiple, run_tiled, split_alpha
 from ..runtime import RunnerCache, backend_name, onnx_runner
@@ -161,6 +162,7 @@ def denoise_image(image, sigma: float | str = "auto", model: str = DEFAULT_MODEL
             notes.append(f"Noise level {s:g} is outside 0–{SIGMA_MAX:g}; using {np.clip(s, 0, SIGMA_MAX):g}.")
             s = float(np.clip(s, 0, SIGMA_MAX))
     denoiser = get_denoiser(model, device)
+    checkpoint()  # decoding and the noise estimate may have taken a while
     t0 = time.perf_counter()
     out = to_uint8(denoise_array(arr, s, denoiser, progress))
     seconds = time.perf_counter() - t0

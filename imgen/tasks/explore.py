@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
 
+from ..cancel import checkpoint
 from ..image_io import open_image
 from ..runtime import backend_name, onnx_runner
 
@@ -61,6 +62,8 @@ class ExploreState:
             d = json.loads(text) if isinstance(text, str) else dict(text)
         except (TypeError, ValueError) as e:
             raise ExploreError(f"The state is not valid JSON ({e}).") from None
+        except RecursionError:
+            raise ExploreError("The state is nested too deeply to be read; it must be a flat JSON object.") from None
         if not isinstance(d, dict):
             raise ExploreError("The state must be a JSON object like the one shown under the image.")
         d.pop("format", None)
@@ -251,7 +254,11 @@ class Explorer:
         zs = np.stack([slerp(za, zb, t) for t in np.linspace(0.0, 1.0, frames)])
         zs[0], zs[-1] = za, zb
         ws = self.w_avg + psi * (self.mapping(zs) - self.w_avg) + self.offset(directions)
-        return np.concatenate([self.render(ws[i:i + 32]) for i in range(0, len(ws), 32)])
+        return np.concatenate([self._render_checked(ws[i:i + 32]) for i in range(0, len(ws), 32)])
+
+    def _render_checked(self, ws: np.ndarray) -> np.ndarray:
+        checkpoint()  # a cancelled request stops between chunks of frames
+        return self.render(ws)
 
     # -- projection
     def project(self, image, steps: int = 150, lr: float = 0.05, progress: Progress | None = None,
@@ -278,6 +285,7 @@ class Explorer:
             first = best = None
             best_w = w.detach().clone()
             for i in range(steps):
+                checkpoint()  # a cancelled request stops between steps
                 loss = loss_of(self.module(w))
                 val = float(loss.detach())
                 first = val if first is None else first
@@ -386,7 +394,10 @@ def state_from_png(path: str | Path) -> ExploreState:
 
 
 def save_gif(frames: np.ndarray, path: str | Path, fps: float = 24, size: int = DISPLAY_SIZE) -> Path:
-    ims = [upscale(f, size) for f in frames]
+    ims = []
+    for f in frames:
+        checkpoint()
+        ims.append(upscale(f, size))
     ims[0].save(path, save_all=True, append_images=ims[1:], duration=int(round(1000 / fps)), loop=0,
                 optimize=False, disposal=1)
     return Path(path)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..cancel import checkpoint
 from ..image_io import ImageInputError, crop_to, join_alpha, open_image, pad_to_multiple, split_alpha
 from ..runtime import RunnerCache, backend_name, onnx_runner
 from .numbers import finite_number
@@ -49,6 +50,8 @@ MAX_SIDE = 512
 MIN_CONTEXT = 64                     # px of context at least on each side of a masked region (crop mode)
 CONTEXT = 1.0                        # ... or this times the region's box size, whichever is larger
 MAX_REGIONS = 48                     # more separate regions than this: one crop around all of them
+MAX_FEATHER = 256                    # px; the app's slider goes to 32
+MIN_NETWORK_SIDE = 32                # px; thinner inputs are padded for the network (reflection padding inside it)
 
 Progress = Callable[[int, int], None]
 
@@ -240,6 +243,7 @@ class NetworkInpainter:
         self.module = module
         self.device = next(module.parameters()).device
         self.multiple = getattr(module, "multiple", 8)
+        self.min_side = getattr(module, "min_side", MIN_NETWORK_SIDE)
         self.onnx = onnx_runner(module, (torch.zeros(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)), ["image", "mask"],
                                 "inpainting network", self.device, backend)
         if self.onnx is None:
@@ -254,6 +258,10 @@ class NetworkInpainter:
         m = torch.from_numpy(np.ascontiguousarray(hole, np.float32))[None, None]
         x, size = pad_to_multiple(x, self.multiple)
         m, _ = pad_to_multiple(m, self.multiple)
+        ph, pw = max(0, self.min_side - x.shape[-2]), max(0, self.min_side - x.shape[-1])
+        if ph or pw:  # a strip a few px thin: the network's reflection padding needs more (replicated, hole too)
+            x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate")
+            m = torch.nn.functional.pad(m, (0, pw, 0, ph), mode="replicate")
         with torch.inference_mode():
             if self.onnx is not None:
                 y = torch.from_numpy(self.onnx(x.numpy(), m.numpy()))
@@ -434,6 +442,8 @@ def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", m
     grow, feather = finite_number(grow, "Grow"), finite_number(feather, "Feather")
     if feather < 0:
         raise ValueError(f"Feather must be 0 or more px, not {feather:g}.")
+    if feather > MAX_FEATHER:
+        raise ValueError(f"Feather must be at most {MAX_FEATHER} px, not {feather:g}.")
     t0 = time.perf_counter()
     img = open_image(image)
     base, alpha = split_alpha(img)
@@ -481,6 +491,7 @@ def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", m
     out = arr.copy()
     used = hole.astype(np.float32) if feather > 0 else None
     for i, (y0, y1, x0, x1) in enumerate(boxes):
+        checkpoint()  # a cancelled request stops between crops
         sub_hole = hole[y0:y1, x0:x1]
         src = arr[y0:y1, x0:x1]
         pred = _fill_box(np.ascontiguousarray(work[y0:y1, x0:x1]), sub_hole, inpainter, max_side,

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..cancel import checkpoint
 from ..image_io import crop_to, join_alpha, open_image, pad_to_multiple, split_alpha
 from ..runtime import RunnerCache, backend_name, onnx_runner
 from .numbers import finite_number
@@ -143,6 +144,7 @@ def _apply_bands(rgb: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], streng
     """``rgb + strength * (fn(rgb) - rgb)`` band by band (bounded memory), rounded to uint8."""
     out = np.empty_like(rgb)
     for y0 in range(0, rgb.shape[0], BAND_ROWS):
+        checkpoint()
         band = rgb[y0:y0 + BAND_ROWS]
         mapped = fn(band)
         if strength < 1:
@@ -292,7 +294,9 @@ def stylize_image(image, style: Any = None, reference=None, strength: float = DE
         scale = min(1.0, max_side / max(h, w))
         sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
         small = rgb if scale == 1 else cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+        checkpoint()
         out_small = stylizer(small)
+        checkpoint()
         if progress:
             progress(1, 1)
         out = add_change(rgb, small, out_small, strength)

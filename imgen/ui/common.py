@@ -1,10 +1,14 @@
 """Helpers shared by the tabs: output files, user-facing errors, progress, example images, GPU decorator."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import html
 import inspect
 import os
+import sys
 import tempfile
+import traceback
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -17,7 +21,8 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 from pydantic import ValidationError
 
-from ..image_io import ImageInputError, load_image
+from .. import cancel
+from ..image_io import ImageInputError, declared_pixels, load_image, max_pixels, megapixels
 from ..store import StoreError
 
 try:  # Hugging Face Spaces (ZeroGPU): must be imported before anything initialises CUDA
@@ -28,9 +33,71 @@ except ImportError:
         return fn if callable(fn) else (lambda f: f)
 
 
+MAX_LAYERS = 4             # ImageEditor layers per request (the Inpaint editor sends one)
+EDITOR_PIXEL_SHARE = 3     # background + layers + composite: at most this many times the pixel limit together
+MAX_MESSAGE = 400          # characters of an error message shown to the user
+
+
 def _short(value) -> str:
     r = repr(value)
     return r if len(r) <= 60 else r[:57] + "..."
+
+
+def short_message(message) -> str:
+    """An error message at most ``MAX_MESSAGE`` characters long (a 10 MB name is not echoed back whole)."""
+    text = str(message)
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 100] + " … " + text[-97:]
+
+
+def escape_error_messages() -> None:
+    """Make every error message the app sends HTML-escaped and short, Gradio's own included ("Value: … is not in
+    the list of choices" echoes what the client sent). Gradio's toasts render a message as HTML, so a model name
+    in a state PNG showed a working link and password form. Installed once, by the app (app.py)."""
+    import gradio.queueing
+    import gradio.utils
+    original = gradio.utils.error_payload
+    if getattr(original, "imgen_escapes", False):
+        return
+
+    def error_payload(error, show_error):
+        content = original(error, show_error)
+        if isinstance(content.get("error"), str):
+            content["error"] = html.escape(short_message(content["error"]), quote=False)
+        return content
+    error_payload.imgen_escapes = True
+    gradio.utils.error_payload = gradio.queueing.error_payload = error_payload
+
+
+def max_upload_bytes() -> int:
+    """The upload size limit: any 8-bit RGBA image at the pixel limit fits even uncompressed, plus 16 MiB for
+    metadata (``IMGEN_MAX_UPLOAD_BYTES`` overrides it)."""
+    return int(os.environ.get("IMGEN_MAX_UPLOAD_BYTES", 0)) or max_pixels() * 4 + (16 << 20)
+
+
+def refuse_url_fetches() -> None:
+    """Refuse, before any network call, a FileData whose path is a URL, for every component of the app: Gradio
+    would resolve the host and download a public URL (with no size cap) into its cache before any handler ran,
+    and an image app has no reason to fetch URLs. Installed once, by the app (app.py)."""
+    from gradio.blocks import Block
+    from gradio_client.utils import is_http_url_like
+    if getattr(Block.move_resource_to_block_cache, "imgen_refuses_urls", False):
+        return
+    move, async_move = Block.move_resource_to_block_cache, Block.async_move_resource_to_block_cache
+
+    def refuse(path) -> None:
+        if isinstance(path, str) and (is_http_url_like(path) or "://" in path):
+            raise gr.Error("Files must be uploaded to this app; URLs are not fetched.")
+
+    def move_resource_to_block_cache(self, url_or_file_path):
+        refuse(url_or_file_path)
+        return move(self, url_or_file_path)
+
+    async def async_move_resource_to_block_cache(self, url_or_file_path):
+        refuse(url_or_file_path)
+        return await async_move(self, url_or_file_path)
+    move_resource_to_block_cache.imgen_refuses_urls = True
+    Block.move_resource_to_block_cache = move_resource_to_block_cache
+    Block.async_move_resource_to_block_cache = async_move_resource_to_block_cache
 
 
 def _checked(model: type, expected: str) -> type:
@@ -101,6 +168,22 @@ class MaskEditor(gr.ImageEditor):
     data_model = _checked(EditorData, 'an image editor value {"background": file, "layers": [files], '
                                       '"composite": file or null}')
 
+    def preprocess(self, payload):
+        """Bound the request before anything is decoded: at most ``MAX_LAYERS`` layers, and the declared sizes of
+        all its images together at most ``EDITOR_PIXEL_SHARE`` times the pixel limit (each layer alone passes
+        the limit, and Gradio decodes every one of them to RGBA before the handler runs)."""
+        src = payload if payload is None or payload.id is None else self.blob_storage.get(payload.id)
+        if src is not None:
+            layers = src.layers or []
+            if len(layers) > MAX_LAYERS:
+                raise gr.Error(f"The image editor sent {len(layers)} layers; at most {MAX_LAYERS} are accepted.")
+            total = sum(_declared_pixels(f) for f in [src.background, *layers, src.composite])
+            limit = EDITOR_PIXEL_SHARE * max_pixels()
+            if total > limit:
+                raise gr.Error(f"The image editor's images hold {megapixels(total)} megapixels together; the limit "
+                               f"is {megapixels(limit)}. Please downscale the photo first.")
+        return super().preprocess(payload)
+
     def convert_and_format_image(self, file, flatten_on_white: bool = False):
         if file is None:
             return None
@@ -118,6 +201,13 @@ class MaskEditor(gr.ImageEditor):
         path.parent.mkdir(parents=True, exist_ok=True)
         img.save(path)
         return str(path)
+
+
+def _declared_pixels(file) -> int:
+    """Pixels an uploaded editor file (FileData or bytes) declares in its header; nothing is decoded."""
+    if isinstance(file, FileData):
+        file = file.path
+    return declared_pixels(file) if file else 0
 
 
 class NumberSlider(gr.Slider):
@@ -158,37 +248,77 @@ def save_png(img: Image.Image, stem: str) -> str:
     return str(path)
 
 
-def _user_error(e: Exception) -> Exception:
-    """The gr.Error a package exception becomes, or ``e`` itself when it is not the user's to see."""
+def request_gone() -> Callable[[], str | None] | None:
+    """For a handler running in Gradio's queue: a function that says whether its request is over (cancelled,
+    so the queue has dropped its event, or its client disconnected); None outside the queue."""
+    from gradio.context import LocalContext
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or not event_id or event_id not in queue.event_ids_to_events:
+        return None
+
+    def gone() -> str | None:
+        event = queue.event_ids_to_events.get(event_id)
+        if event is None:
+            return "the request was cancelled"
+        if not event.alive:
+            return "the client went away"
+        return None
+    return gone
+
+
+def _user_error(e: Exception, handler: str) -> gr.Error:
+    """The sentence a handler's failure becomes (called while handling ``e``: unexpected ones are logged)."""
     if isinstance(e, gr.Error):
-        return e
+        return gr.Error(short_message(e.message), duration=e.duration, visible=e.visible, title=e.title)
+    if isinstance(e, cancel.Cancelled):
+        print(f"imgen: {handler} stopped: {e}", file=sys.stderr)
+        return gr.Error(f"Stopped: {e}.")
     if isinstance(e, (ImageInputError, StoreError)):
-        return gr.Error(str(e))
+        return gr.Error(short_message(e))
     if isinstance(e, ValueError):
-        return gr.Error(f"Invalid input: {e}")
+        return gr.Error(short_message(f"Invalid input: {e}"))
     if isinstance(e, MemoryError):
         return gr.Error("Out of memory for this image: try a smaller image or processing size.")
-    return e
+    traceback.print_exc()  # a bug or a library failure: still a sentence, with the trace logged
+    return gr.Error(f"The request failed unexpectedly ({type(e).__name__}). Please try another image or "
+                    "setting; if it keeps happening, report it.")
+
+
+def _watched(gone):
+    return cancel.watching(gone) if gone is not None else contextlib.nullcontext()
 
 
 def user_errors(fn: Callable) -> Callable:
-    """Turn the package's user-facing exceptions into gr.Error (a sentence in the UI, AppError in the client).
-    Works for handlers that return and for handlers that yield (streamed results)."""
+    """Run a handler for a user: its user-facing exceptions become gr.Error (a sentence in the UI, AppError in the
+    client), every message is shortened (:func:`short_message`; the app escapes them), anything unexpected is a
+    sentence, and the work stops at the next checkpoint once the request is cancelled or its client goes away
+    (:mod:`imgen.cancel`). Works for handlers that return and for handlers that yield (streamed results; each
+    step is watched on its own, as Gradio may run the steps in different threads)."""
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen_wrapper(*args, **kwargs):
-            try:
-                yield from fn(*args, **kwargs)
-            except (ValueError, MemoryError, ImageInputError, StoreError) as e:
-                raise _user_error(e) from None
+            gone = request_gone()
+            steps = fn(*args, **kwargs)
+            while True:
+                try:
+                    with _watched(gone):
+                        item = next(steps)
+                except StopIteration:
+                    return
+                except Exception as e:  # noqa: BLE001 - every failure becomes a sentence
+                    raise _user_error(e, fn.__name__) from None
+                yield item
         return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        gone = request_gone()
         try:
-            return fn(*args, **kwargs)
-        except (ValueError, MemoryError, ImageInputError, StoreError) as e:
-            raise _user_error(e) from None
+            with _watched(gone):
+                return fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - every failure becomes a sentence
+            raise _user_error(e, fn.__name__) from None
     return wrapper
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..image_io import load_image
+from ..image_io import load_image, open_image
 from ..tasks import denoise as task
 from .common import ImageUpload, NumberSlider, gpu, progress_callback, sample_image, save_png, user_errors
 
@@ -22,6 +22,7 @@ def denoise(image, noise_mode: str = "Auto", sigma: float = 25, add_noise: bool 
         raise gr.Error(f"Unknown model {model!r}; choose one of: {', '.join(MODELS)}.")
     level = "auto" if str(noise_mode).lower() == "auto" else float(sigma)
     cb = progress_callback(progress, "Denoising")
+    image = open_image(image)   # decoded once, here: the task and the "before" image share it
     if add_noise:
         trial = task.denoise_with_synthetic_noise(image, float(noise_sigma), sigma=level, model=model_name,
                                                   gray=bool(gray), progress=cb)

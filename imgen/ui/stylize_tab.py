@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..image_io import load_image
+from ..image_io import load_image, open_image
 from ..tasks import stylize as task
 from .common import (ImageUpload, NumberSlider, chosen, gpu, progress_callback, sample_image, save_png,
                      user_errors)
@@ -30,6 +30,7 @@ def stylize(image, style: str | None = None, reference=None, strength: float = 8
     method_name = chosen(method, METHODS, "colour transfer method")
     if name == task.REFERENCE and reference is None:
         raise gr.Error("Upload a reference image to take the colours and tones from.")
+    image = open_image(image)   # decoded once, here: the task and the "before" image share it
     res = task.stylize_image(image, name, reference=reference if name == task.REFERENCE else None,
                              strength=float(strength) / 100.0, max_side=int(max_side), method=method_name,
                              progress=progress_callback(progress, "Stylizing"))
