@@ -78,7 +78,8 @@ def _projection_lines(report: dict) -> str:
 
 
 def export_vae(run_dir: Path, name: str, weights_dir: Path = WEIGHTS, eval_report: dict | None = None,
-               projection: dict | None = None, labels: list[str] | None = None, sheets: Path | None = None) -> str:
+               projection: dict | None = None, labels: list[str] | None = None, sheets: Path | None = None,
+               history: str | None = None) -> str:
     from ..store import update_entry
     from .export import export_safetensors, write_model_card
     from .train_gan import DATA, load_set, split_files
@@ -127,6 +128,7 @@ def export_vae(run_dir: Path, name: str, weights_dir: Path = WEIGHTS, eval_repor
                            f"seeds 0, 1, 2 (ψ 0.7).\n\n![directions]({name}-directions.png)"),
             "Sheets": (sheet_md + f"Held-out faces (top) and their reconstructions (bottom):\n\n"
                        f"![reconstructions]({name}-reconstructions.png)"),
+            **({"Run history": history} if history else {}),
         },
     })
     update_entry(name, task="explore", arch="latent_vae", config=config, file=file, sha256=sha,
@@ -181,8 +183,10 @@ def vae_cli(argv=None) -> None:
     ap.add_argument("--projection", type=Path, default=None, help="an `eval projection` JSON report for the card")
     ap.add_argument("--sheets", type=Path, default=None, help="folder with samples.png from `eval gan`")
     ap.add_argument("--labels", nargs="*", default=None, help="names of directions 1..k ('' = unnamed)")
+    ap.add_argument("--history", type=Path, default=None, help="Markdown for the card's Run history section")
     a = ap.parse_args(argv)
-    print(export_vae(a.run, a.name, a.weights, _json(a.eval), _json(a.projection), a.labels, a.sheets))
+    print(export_vae(a.run, a.name, a.weights, _json(a.eval), _json(a.projection), a.labels, a.sheets,
+                     a.history.read_text() if a.history else None))
 
 
 def encoder_cli(argv=None) -> None:
