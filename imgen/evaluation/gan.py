@@ -25,8 +25,6 @@ from ..models import build_model
 from .swd import multiscale_swd
 
 from ..training.train_gan import DATA
-
-KAOKORE = DATA / "faces" / "kaokore128"
 CLASSIFIER = "kaokore-classifier"
 
 
@@ -35,24 +33,17 @@ def kaokore_label(path: Path) -> str:
     return path.stem.split("_")[1]
 
 
-def kaokore_split(folder: Path = KAOKORE) -> tuple[list[Path], list[Path]]:
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    train = [p for p in files if p.name.startswith("train_")]
-    held = [p for p in files if not p.name.startswith("train_")]
-    return train, held
-
-
 def _unit(u8: torch.Tensor) -> torch.Tensor:
     return u8.float().div(127.5).sub(1)
 
 
-def train_classifier(out: Path, folder: Path = KAOKORE, epochs: int = 8, batch: int = 64, seed: int = 0,
+def train_classifier(out: Path, data: Path = DATA, epochs: int = 8, batch: int = 64, seed: int = 0,
                      widths=(16, 32, 64, 128)) -> dict:
     """Train the label classifier on the train split; report held-out accuracy; export to ``out``."""
     from ..training.export import export_safetensors
-    from ..training.train_gan import load_set
+    from ..training.train_gan import load_set, split_files
     torch.manual_seed(seed)
-    train, held = kaokore_split(folder)
+    train, held = split_files(data, "kaokore")
     classes = sorted({kaokore_label(p) for p in train})
     y_tr = torch.tensor([classes.index(kaokore_label(p)) for p in train])
     y_he = torch.tensor([classes.index(kaokore_label(p)) if kaokore_label(p) in classes else -1 for p in held])

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ..models import build_model
 from .loop import EMA, BudgetedRun, start_run, train_or_export
-from .train_gan import DATA, load_set, save_grid, to_unit, training_files
+from .train_gan import DATA, load_set, save_grid, split_files, to_unit, training_files
 
 
 def parse_args(argv=None):
@@ -92,18 +92,12 @@ def validate(vae, held_u8: torch.Tensor, device, batch: int = 128) -> dict:
     return {"psnr": float((10 * torch.log10(255 ** 2 / mse.clamp_min(1e-10))).mean()), "ssim": float(torch.cat(ss).mean())}
 
 
-def held_out_files(data: Path) -> list[Path]:
-    """KaoKore's ``dev_`` and ``test_`` faces (never trained on)."""
-    folder = data / "faces" / "kaokore128"
-    return sorted(p for p in folder.iterdir() if p.name.startswith(("dev_", "test_")))
-
-
 def main(argv=None):
     args = parse_args(argv)
     device, gen = start_run(args)
 
     data = load_set(training_files(args.data, "kaokore"))
-    val = load_set([p for p in held_out_files(args.data) if p.name.startswith("dev_")][:256])
+    val = load_set([p for p in split_files(args.data, "kaokore")[1] if p.name.startswith("dev_")][:256])
     print(f"{len(data)} training faces, {len(val)} held-out faces for the log")
     vae = build_model("latent_vae", args.config).to(device)
     ema = EMA(vae, args.ema)

@@ -109,23 +109,27 @@ def project(model: str, image, steps: float = 150, progress=gr.Progress()):
     tgt = None
     if ex.can_encode:
         state, target, rep = ex.project(image, steps=0)
-        tgt = output_dir() / f"target-{random.getrandbits(40):010x}.png"
-        task.upscale(target, DISPLAY).save(tgt)
+        tgt = _save_target(target)
         more = f" Refining with {steps} optimisation steps…" if steps else ""
-        yield ((str(tgt), _save(ex.image(state), state, "projected")), state.to_json(), state.w,
+        yield ((tgt, _save(ex.image(state), state, "projected")), state.to_json(), state.w,
                f"The encoder's guess: **{rep['psnr']:.1f} dB** PSNR.{more}")
         if not steps:
             return
     state, target, rep = ex.project(image, steps=max(1, steps),
                                     progress=lambda i, n: progress((i, n), desc="Refining", unit="steps"))
-    if tgt is None:
-        tgt = output_dir() / f"target-{random.getrandbits(40):010x}.png"
-        task.upscale(target, DISPLAY).save(tgt)
+    tgt = tgt or _save_target(target)
     start = "the encoder's guess" if rep["start"] == "encoder" else "the average face"
     report = (f"Reconstruction **{rep['psnr']:.1f} dB** PSNR after {rep['steps']} steps from {start} (error "
               f"{rep['loss_start']:.4f} → {rep['loss_end']:.4f}). The sliders now edit your picture's latent; "
               "change the seed to leave it.")
-    yield (str(tgt), _save(ex.image(state), state, "projected")), state.to_json(), state.w, report
+    yield (tgt, _save(ex.image(state), state, "projected")), state.to_json(), state.w, report
+
+
+def _save_target(target: np.ndarray) -> str:
+    """The picture as the model sees it, enlarged for display."""
+    path = output_dir() / f"target-{random.getrandbits(40):010x}.png"
+    task.upscale(target, DISPLAY).save(path)
+    return str(path)
 
 
 @gpu
