@@ -450,6 +450,34 @@ def cmd_bench(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------- main
+def cmd_train(args) -> int:
+    from .training import trainers
+    argv = list(args.args)
+    if args.device and "--device" not in argv:
+        argv = ["--device", args.device, *argv]
+    trainers.train(args.task, argv)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .training import trainers
+    trainers.export(args.task, list(args.args))
+    return 0
+
+
+def cmd_data(args) -> int:
+    from .training.packs import build_pack
+    try:
+        manifest = build_pack(args.task, args.data, args.output, args.max_mb, args.set)
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        print(f"data pack: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.output}: {manifest['pack']} pack, {manifest['bytes'] / 1e6:.1f} MB (limit {args.max_mb:g} MB)")
+    for line in manifest["summary"]:
+        print("  " + line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m imgen",
@@ -596,6 +624,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=300, help="load: time limit of each phase, s")
     s.add_argument("--json", default=None)
     s.set_defaults(func=cmd_bench)
+
+    from .training.trainers import TRAINERS
+    s = sub.add_parser("train", help="train a model: python -m imgen train TASK [--minutes M] [--data PACK] ...",
+                       description="Run a trainer; the arguments after TASK are the trainer's own "
+                                   "('python -m imgen train TASK --help' lists them).")
+    s.add_argument("task", choices=list(TRAINERS))
+    s.add_argument("args", nargs=argparse.REMAINDER, help="the trainer's arguments")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("export", help="ship a training run: weights, model card, registry entry",
+                       description="Export a run; the arguments after TASK are the export's own (--run DIR ...).")
+    s.add_argument("task", choices=list(TRAINERS))
+    s.add_argument("args", nargs=argparse.REMAINDER, help="the export's arguments")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("data", help="prepare training data: 'data pack TASK -o PACK' (one folder to carry to a GPU)")
+    data_sub = s.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    s = data_sub.add_parser("pack", help="write the data a trainer reads, at the size it uses, within --max-mb")
+    s.add_argument("task", choices=["denoise", "inpaint", "stylize", "gan"])
+    s.add_argument("-o", "--output", type=Path, required=True, help="the pack folder (replaced if it is a pack)")
+    s.add_argument("--max-mb", type=float, default=60.0, help="size limit in MB (10^6 bytes)")
+    s.add_argument("--set", choices=["kaokore", "emoji"], default=None, help="gan: which set (default kaokore)")
+    s.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data",
+                   help="the shared data folder (default: ../shared/data)")
+    s.set_defaults(func=cmd_data)
     return p
 
 

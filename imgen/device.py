@@ -53,6 +53,26 @@ def configure_threads(n: int | None = None) -> int:
     return n
 
 
-def use_half(device: torch.device) -> bool:
-    """Half precision is used on CUDA when IMGEN_HALF=1 (off by default: it costs quality at low sigma)."""
-    return device.type == "cuda" and os.environ.get("IMGEN_HALF", "0") == "1"
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The reduced precision CUDA inference runs in under autocast: ``IMGEN_PRECISION=fp16`` or ``bf16``
+    (``IMGEN_HALF=1`` is ``fp16``); None (full fp32, the default: half costs quality at low sigma) otherwise,
+    and always on CPU/MPS. The modules' weights stay fp32 (cached modules are shared; nothing is converted)."""
+    if device.type != "cuda":
+        return None
+    name = os.environ.get("IMGEN_PRECISION") or ("fp16" if os.environ.get("IMGEN_HALF", "0") == "1" else "fp32")
+    if name not in PRECISIONS:
+        raise RuntimeError(f"IMGEN_PRECISION={name!r}: use one of {', '.join(PRECISIONS)}")
+    return PRECISIONS[name]
+
+
+def whole_image_fits(device: torch.device, pixels: int, bytes_per_pixel: int, free_bytes: int | None = None) -> bool:
+    """Whether a GPU has the memory to run an image of ``pixels`` in one piece (peak ``bytes_per_pixel`` per
+    input pixel, measured per model) with room to spare; never on CPU, where tiles keep the peak RSS low."""
+    if device.type != "cuda":
+        return False
+    if free_bytes is None:
+        free_bytes = torch.cuda.mem_get_info(device)[0]
+    return pixels * bytes_per_pixel < 0.7 * free_bytes

@@ -21,6 +21,18 @@ def shared_data() -> Path:
     return SHARED
 
 
+@pytest.fixture
+def one_process(monkeypatch):
+    """Run a trainer's main() in this process: no DDP environment, one thread (restored afterwards)."""
+    import torch
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("IMGEN_THREADS", "1")
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def app_server():
     """The whole app (app.py's Blocks) served on 127.0.0.1 for one test module: (demo, url)."""

@@ -145,3 +145,62 @@ def test_tiled_equals_whole_image_with_shipped_model(shared_data):
     tiled = NetworkDenoiser(model, tile=256, overlap=128)(noisy, 25)   # 321x481 -> several tiles
     diff = np.abs(whole - tiled)                                          # 0..255 units
     assert diff.mean() < 0.01 and diff.max() < 0.5, (diff.mean(), diff.max())
+
+
+# ------------------------------------------------------------------------------------------------ GPU inference
+def test_gpu_runs_whole_images_only_when_memory_holds_them():
+    from imgen.device import whole_image_fits
+    cuda = torch.device("cuda")
+    assert not whole_image_fits(torch.device("cpu"), 1000, 1, free_bytes=10**12)     # CPU: tiles, low peak RSS
+    assert whole_image_fits(cuda, 12_000_000, 2048, free_bytes=130 * 10**9)         # 12 MP on an H200
+    assert not whole_image_fits(cuda, 12_000_000, 2048, free_bytes=16 * 10**9)      # a 16 GB card: tiles
+
+
+def test_precision_comes_from_the_environment_and_only_on_cuda(monkeypatch):
+    from imgen.device import autocast_dtype
+    cuda = torch.device("cuda")
+    monkeypatch.delenv("IMGEN_HALF", raising=False)
+    monkeypatch.delenv("IMGEN_PRECISION", raising=False)
+    assert autocast_dtype(cuda) is None
+    monkeypatch.setenv("IMGEN_HALF", "1")
+    assert autocast_dtype(cuda) is torch.float16 and autocast_dtype(torch.device("cpu")) is None
+    monkeypatch.setenv("IMGEN_PRECISION", "bf16")
+    assert autocast_dtype(cuda) is torch.bfloat16
+    monkeypatch.setenv("IMGEN_PRECISION", "int4")
+    with pytest.raises(RuntimeError, match="IMGEN_PRECISION"):
+        autocast_dtype(cuda)
+
+
+def test_one_piece_path_matches_tiles_and_leaves_the_module_alone():
+    torch.manual_seed(0)
+    model = build_model("denoise_unet", {"widths": [8, 16, 32], "blocks": 1}).eval()
+    x = np.random.default_rng(1).uniform(0, 255, (150, 210, 3)).astype(np.float32)
+    calls = []
+    whole = NetworkDenoiser(model, tile=96, overlap=32, backend="torch", whole=True)(x, 25, lambda *a: calls.append(a))
+    tiled = NetworkDenoiser(model, tile=96, overlap=32, backend="torch", whole=False)(x, 25)
+    assert calls == [(1, 1)]                                     # one piece, not 6 tiles
+    assert np.abs(whole - tiled).mean() < 0.5 and np.abs(whole - tiled).max() < 8.0
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@cuda_only
+def test_cuda_whole_image_and_autocast_match_cpu(shared_data, monkeypatch):
+    from imgen.store import load
+    path = sorted((shared_data / "eval/denoise/CBSD68").glob("*.png"))[5]
+    clean = np.asarray(load_image(path, mode="RGB")).astype(np.float32)
+    big = np.tile(clean, (4, 4, 1))                                # 1284 x 1924, several CPU tiles
+    noisy = big + np.random.default_rng(0).standard_normal(big.shape).astype(np.float32) * 25
+    cpu = NetworkDenoiser(load("denoise-unet", device="cpu"), backend="torch")(noisy, 25)
+    gpu_model = load("denoise-unet", device="cuda")
+    calls = []
+    gpu = NetworkDenoiser(gpu_model)(noisy, 25, lambda *a: calls.append(a))
+    assert calls == [(1, 1)]                                     # one piece on the GPU
+    assert np.abs(np.rint(gpu) - np.rint(cpu)).max() <= 1.0
+    for precision in ("bf16", "fp16"):
+        monkeypatch.setenv("IMGEN_PRECISION", precision)
+        half = NetworkDenoiser(gpu_model)(noisy, 25)
+        assert psnr(np.clip(half, 0, 255), big) > psnr(np.clip(cpu, 0, 255), big) - 0.3
+    assert all(p.dtype == torch.float32 for p in gpu_model.parameters())   # autocast converts nothing

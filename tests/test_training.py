@@ -86,14 +86,9 @@ def test_ddp_two_processes(fake_data, tmp_path):
 
 
 @pytest.fixture
-def in_process(monkeypatch):
-    """Run train_denoise.main in this process with one thread and no DDP environment."""
-    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
-        monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("IMGEN_THREADS", "1")
-    threads = torch.get_num_threads()
-    yield train_denoise.main
-    torch.set_num_threads(threads)
+def in_process(one_process):
+    """train_denoise.main, run in this process with one thread and no DDP environment."""
+    return train_denoise.main
 
 
 def test_resume_is_exact(fake_data, tmp_path, in_process, capsys):

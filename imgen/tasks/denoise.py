@@ -1,7 +1,8 @@
 """Denoise: turn a user's image (any mode, any size) and a noise level into a clean image.
 
 Gray images run through the same network as three equal channels. Alpha is split off and re-attached.
-Large images are processed in overlapping tiles. The noise level is given (0..255 scale) or estimated.
+Large images are processed in overlapping tiles on CPU (a low peak memory); on a GPU in one piece when its
+memory holds them (tiles otherwise). The noise level is given (0..255 scale) or estimated.
 """
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ import torch
 from PIL import Image
 
 from ..cancel import checkpoint
-from ..device import use_half
+from ..device import autocast_dtype, whole_image_fits
 from ..image_io import crop_to, join_alpha, open_image, pad_to_multiple, run_tiled, split_alpha
 from ..runtime import RunnerCache, backend_name, onnx_runner
 
 DEFAULT_MODEL = "denoise-unet"
 CLASSICAL = ("nlm",)
 TILE, OVERLAP = 768, 128
+GPU_BYTES_PER_PIXEL = 2048   # peak CUDA memory of denoise-unet per input pixel at fp32, with margin
 SIGMA_MAX = 75.0
 
 Progress = Callable[[int, int], None]
@@ -42,19 +44,22 @@ def estimate_sigma(arr: np.ndarray) -> float:
 class NetworkDenoiser:
     """Runs a trained denoiser module on float arrays in 0..255 space (H, W, 3), tiled when large.
 
-    On CPU it runs through ONNX Runtime (see :mod:`imgen.runtime`), elsewhere through PyTorch.
+    On CPU it runs through ONNX Runtime (see :mod:`imgen.runtime`), elsewhere through PyTorch. On CUDA an image
+    runs in one piece when the GPU's free memory holds it (``whole``: None = decide by memory, True/False = always
+    / never), falling back to tiles if it runs out; ``IMGEN_PRECISION=fp16|bf16`` runs it under autocast.
     """
 
-    def __init__(self, module: torch.nn.Module, tile: int = TILE, overlap: int = OVERLAP, backend: str | None = None):
+    def __init__(self, module: torch.nn.Module, tile: int = TILE, overlap: int = OVERLAP, backend: str | None = None,
+                 whole: bool | None = None):
         self.module = module
         self.device = next(module.parameters()).device
         self.multiple = getattr(module, "multiple", 16)
-        self.tile, self.overlap = tile, overlap
+        self.tile, self.overlap, self.whole = tile, overlap, whole
         self.onnx = onnx_runner(module, (torch.zeros(1, 3, 64, 64), torch.zeros(1)), ["x", "sigma"], "denoiser",
                                 self.device, backend)
+        self.autocast = autocast_dtype(self.device) if self.onnx is None else None
         if self.onnx is None:
-            self.dtype = torch.float16 if use_half(self.device) else torch.float32
-            self.module.to(self.dtype).to(memory_format=torch.channels_last)
+            self.module.to(memory_format=torch.channels_last)
 
     @property
     def backend(self) -> str:
@@ -66,13 +71,29 @@ class NetworkDenoiser:
             y = torch.from_numpy(self.onnx(x.numpy(), np.full((x.shape[0],), sigma, np.float32)))
         else:
             s = torch.full((x.shape[0],), float(sigma), device=self.device)
-            y = self.module(x.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last), s).float().cpu()
+            x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+                y = self.module(x, s).float().cpu()
         return crop_to(y, size)
+
+    def _in_one_piece(self, x: torch.Tensor) -> bool:
+        if self.onnx is not None or self.whole is False:
+            return False
+        return self.whole or whole_image_fits(self.device, x.shape[-2] * x.shape[-1], GPU_BYTES_PER_PIXEL)
 
     def __call__(self, noisy: np.ndarray, sigma: float, progress: Progress | None = None) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32).transpose(2, 0, 1)).unsqueeze(0) / 255.0
         with torch.inference_mode():
-            y = run_tiled(lambda t: self._run(t, sigma), x, self.tile, self.overlap, progress, align=self.multiple)
+            y = None
+            if self._in_one_piece(x):
+                try:
+                    y = self._run(x, sigma)
+                    if progress:
+                        progress(1, 1)
+                except torch.OutOfMemoryError:   # the estimate was optimistic: tiles after all
+                    torch.cuda.empty_cache()
+            if y is None:
+                y = run_tiled(lambda t: self._run(t, sigma), x, self.tile, self.overlap, progress, align=self.multiple)
         return y[0].permute(1, 2, 0).numpy() * 255.0
 
 

@@ -1,6 +1,6 @@
 """Export a trained explorer GAN: EMA weights + w_avg + GANSpace directions -> weights/, with a model card.
 
-    python -m imgen.training.train_gan export --run runs/gan-kaokore --name kaokore-gan \
+    python -m imgen export gan --run runs/gan-kaokore --name kaokore-gan \
         [--eval runs/gan-kaokore/eval.json] [--labels "hair" "" "head turn" ...]
 
 Directions: PCA of w = mapping(z) over 20 000 latents (Härkönen et al. 2020, "GANSpace"), ordered by
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..models import build_model
-from .loop import load_checkpoint
+from .loop import compute_line, load_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 SET_INFO = {
@@ -50,7 +50,7 @@ def directions_sheet(G, path: Path, seeds=(0, 1, 2), values=(-3, -1.5, 0, 1.5, 3
     from ..tasks.explore import Explorer, ExploreState, tile, upscale
     ex = Explorer(G, backend="torch")
     rows = []
-    for k in range(n_dirs):
+    for k in range(min(n_dirs, G.config.n_directions)):   # a generator may keep fewer than n_dirs
         for s in seeds:
             for v in values:
                 d = [0.0] * G.config.n_directions
@@ -72,7 +72,7 @@ def load_source(run_dir: Path | None, snapshot: Path | None) -> dict:
             raise SystemExit(f"no checkpoint in {run_dir}")
         return {"state": ckpt["ema"], "config": json.loads(ckpt["config"]), "step": ckpt["step"],
                 "set": ckpt.get("set", "kaokore"), "args": json.loads((run_dir / "args.json").read_text()),
-                "cpu_seconds": ckpt.get("cpu_seconds", 0.0)}
+                "cpu_seconds": ckpt.get("cpu_seconds", 0.0), "seconds": ckpt.get("seconds")}
     from safetensors import safe_open
     with safe_open(str(snapshot), framework="pt") as f:
         meta = f.metadata() or {}
@@ -128,7 +128,8 @@ def export(run_dir: Path | None, name: str, weights_dir: Path = WEIGHTS, eval_re
     args = src["args"]
     n_params = sum(p.numel() for p in G.parameters())
     if training_text is None:
-        cmd = (f"python -m imgen.training.train_gan --set {data_set} --out {run_dir} --steps {args.get('steps')} "
+        budget = (f"--minutes {args['minutes']}" if float(args.get("minutes") or 0) else f"--steps {args.get('steps')}")
+        cmd = (f"python -m imgen train gan --set {data_set} --out {run_dir} {budget} "
                f"--batch {args.get('batch')}")
         training_text = (
             f"- command: `{cmd}`\n- steps: {src['step']} (batch {args.get('batch')}, 64x64, "
@@ -136,7 +137,7 @@ def export(run_dir: Path | None, name: str, weights_dir: Path = WEIGHTS, eval_re
             f"- losses: non-saturating logistic GAN loss, lazy R1 (gamma {args.get('r1_gamma')}, every "
             f"{args.get('r1_every')})\n- Adam lr {args.get('lr')} (mapping x{args.get('mapping_lr_mult')}), "
             f"betas (0, 0.99); EMA {args.get('ema')} (shipped)\n"
-            f"- CPU time: {(src['cpu_seconds'] or 0) / 3600:.2f} CPU-process hours on a 2-core machine (no GPU)")
+            f"- compute: {compute_line(src, args)}")
     sheet_md = ""
     if sheets is not None:
         import shutil
@@ -176,7 +177,7 @@ def export(run_dir: Path | None, name: str, weights_dir: Path = WEIGHTS, eval_re
 
 
 def cli(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m imgen.training.train_gan export")
+    ap = argparse.ArgumentParser(prog="python -m imgen export gan")
     ap.add_argument("--run", type=Path, default=Path("runs/gan-kaokore"))
     ap.add_argument("--name", default="kaokore-gan")
     ap.add_argument("--weights", type=Path, default=WEIGHTS)

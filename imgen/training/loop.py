@@ -209,6 +209,62 @@ class StopFlag:
             signal.signal(sig, old)
 
 
+def scheduled_lr(step: int, progress: float, base: float, warmup_steps: int, budget: "Budget",
+                 final: float = 0.01) -> float:
+    """The LR of a step: linear warm-up over ``warmup_steps``, then cosine to ``base * final``. With a step
+    budget only, the cosine runs over the steps (:func:`cosine_lr`, as always); with a time budget it runs over
+    ``progress`` (the budget's fraction spent), so a run stopped by its clock has finished its schedule."""
+    if not budget.minutes:
+        return cosine_lr(step, budget.steps, base, warmup_steps, final)
+    if step < warmup_steps:
+        return base * (step + 1) / warmup_steps
+    return base * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+class RunClock:
+    """When a run stops, how far its schedule is, and when its checkpoint is due, for any trainer.
+
+    Stops at the step budget (``--steps``), the wall-clock budget (``--minutes``, counting the time spent before
+    a resume: ``seconds_before``) or a SIGTERM/SIGINT, whichever comes first. A checkpoint is due every
+    ``ckpt_every`` steps (0 = never by steps), every ``ckpt_minutes`` of wall time, and when the run stops.
+    Under DDP (``world_size`` > 1) rank 0 decides and every rank follows, so all take the same number of steps
+    and the same LR (``tick`` is then a collective call).
+    """
+
+    def __init__(self, steps: int | None, minutes: float | None, seconds_before: float = 0.0,
+                 ckpt_every: int = 0, ckpt_minutes: float = 5.0, world_size: int = 1):
+        self.budget = Budget(steps, minutes, seconds_before)
+        self.ckpt_every, self.ckpt_minutes, self.world_size = ckpt_every, ckpt_minutes, world_size
+        self._signal = StopFlag()
+        self._t_ckpt = time.time()
+        self.progress, self.stopping, self.ckpt_due = 0.0, False, False
+
+    @property
+    def seconds(self) -> float:
+        """Wall seconds of the whole run, resumes included (store it in the checkpoint as ``seconds``)."""
+        return self.budget.seconds
+
+    def tick(self, step: int) -> None:
+        """Decide, with ``step`` steps done, whether to stop and whether to write a checkpoint now."""
+        stop = self.budget.done(step) or self._signal.stop
+        due = stop or (self.ckpt_every > 0 and step > 0 and step % self.ckpt_every == 0) \
+            or time.time() - self._t_ckpt > 60 * self.ckpt_minutes
+        progress = self.budget.progress(step)
+        if self.world_size > 1:
+            t = torch.tensor([float(stop), float(due), progress], dtype=torch.float64)
+            dist.broadcast(t, 0)
+            stop, due, progress = bool(t[0]), bool(t[1]), float(t[2])
+        self.stopping, self.ckpt_due, self.progress = stop, due, progress
+        if due:
+            self._t_ckpt = time.time()
+
+    def lr(self, step: int, base: float, warmup_steps: int = 0, final: float = 0.01) -> float:
+        return scheduled_lr(step, self.progress, base, warmup_steps, self.budget, final)
+
+    def close(self) -> None:
+        self._signal.restore()
+
+
 class BudgetedRun:
     """The book-keeping of a resumable run with a step or time budget, for single-model trainers.
 
@@ -232,9 +288,7 @@ class BudgetedRun:
             torch.set_rng_state(ckpt["torch_rng"])
             self.step, seconds_before = ckpt["step"], ckpt["seconds"]
             print(f"resumed from step {self.step} ({seconds_before / 60:.1f} min)", flush=True)
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "args.json").write_text(json.dumps({k: str(v) if isinstance(v, Path) else v
-                                                         for k, v in vars(args).items()}, indent=1))
+        write_run_args(self.out, args, next(model.parameters()).device)
         self.budget = Budget(args.steps, args.minutes, seconds_before)
         self.log = MetricLog(self.out)
         self._stop = StopFlag()
@@ -278,6 +332,29 @@ class BudgetedRun:
     def finish(self) -> None:
         self.checkpoint()
         self._stop.restore()
+
+
+def hardware_name(device: torch.device, world_size: int = 1) -> str:
+    """What a run trained on, in words, for its card: e.g. "1x NVIDIA H200" or "a 2-core CPU (no GPU)"."""
+    if device.type == "cuda":
+        return f"{world_size}x {torch.cuda.get_device_name(device)}"
+    return f"a {os.cpu_count()}-core CPU (no GPU)" + (f", {world_size} processes" if world_size > 1 else "")
+
+
+def write_run_args(out: Path, args, device: torch.device, world_size: int = 1) -> None:
+    """``<out>/args.json``: the run's arguments and the hardware it ran on (the export's card reads both)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    facts = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    facts["hardware"] = hardware_name(device, world_size)
+    (out / "args.json").write_text(json.dumps(facts, indent=1))
+
+
+def compute_line(ckpt: dict, args: dict) -> str:
+    """The card's compute line: wall time (when the run recorded it), CPU-process time and the hardware."""
+    wall = f"{ckpt['seconds'] / 60:.1f} wall-clock minutes, " if ckpt.get("seconds") else ""
+    cpu_h = (ckpt.get("cpu_seconds") or 0.0) / 3600
+    return f"{wall}{cpu_h:.2f} CPU-process hours on {args.get('hardware', 'a 2-core CPU (no GPU)')}"
 
 
 def start_run(args) -> tuple[torch.device, torch.Generator]:

@@ -1,9 +1,13 @@
 """Train the non-blind Gaussian denoiser (colour and gray, sigma 0..75).
 
-    python -m imgen.training.train_denoise --out runs/denoise --steps 20000
+    python -m imgen train denoise --out runs/denoise --steps 20000
+    python -m imgen train denoise --out runs/denoise --minutes 10 --device cuda --batch 64
     torchrun --nproc_per_node 2 -m imgen.training.train_denoise ...   # data parallel
+    python -m imgen export denoise --run runs/denoise
 
-Resumes from ``<out>/ckpt.pt`` when it exists. Gray samples are fed as three equal channels with the
+Resumes from ``<out>/ckpt.pt`` when it exists. With ``--minutes`` the LR schedule (warm-up, cosine) is laid
+over wall-clock time, so the run ends annealed when its time is up; a checkpoint is written every
+``--ckpt-every`` steps, every ``--ckpt-minutes`` and on SIGTERM/SIGINT. Gray samples are fed as three equal channels with the
 same noise in each, so one network serves both. Validation uses 8 held-out training-set photos (the
 evaluation sets are never touched here).
 """
@@ -23,18 +27,20 @@ from ..device import pick_device, configure_threads
 from ..image_io import load_image, pil_to_tensor, tensor_to_pil
 from ..models import build_model
 from .data import PatchSampler, list_images
-from .loop import (EMA, MetricLog, cosine_lr, gather_rng_states, load_checkpoint, restore_rng_states, save_checkpoint,
-                   setup_distributed, teardown_distributed, unwrap)
+from .loop import (EMA, MetricLog, RunClock, gather_rng_states, load_checkpoint, restore_rng_states, save_checkpoint,
+                   setup_distributed, teardown_distributed, train_or_export, unwrap, write_run_args)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 N_VAL = 8
+DEFAULT_STEPS = 20000
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DATA, help="the shared data folder (default: ../shared/data)")
     p.add_argument("--out", type=Path, default=Path("runs/denoise"))
-    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--steps", type=int, default=0, help=f"step budget (default {DEFAULT_STEPS} unless --minutes)")
+    p.add_argument("--minutes", type=float, default=0, help="wall-clock budget; the LR schedule spans it")
     p.add_argument("--batch", type=int, default=16, help="per process")
     p.add_argument("--patch", type=int, default=96)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -48,7 +54,11 @@ def parse_args(argv=None):
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--val-every", type=int, default=1000)
     p.add_argument("--ckpt-every", type=int, default=500)
-    return p.parse_args(argv)
+    p.add_argument("--ckpt-minutes", type=float, default=5.0, help="also write the checkpoint this often")
+    args = p.parse_args(argv)
+    if not args.steps and not args.minutes:
+        args.steps = DEFAULT_STEPS
+    return args
 
 
 def add_noise(clean: torch.Tensor, gray: torch.Tensor, sigma_max: float, gen: torch.Generator):
@@ -118,12 +128,15 @@ def main(argv=None):
         model = DistributedDataParallel(model)
     log = MetricLog(args.out, enabled=dev.is_main)
     if dev.is_main:
-        (args.out / "args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=1))
+        write_run_args(args.out, args, dev.device, dev.world_size)
 
+    clock = RunClock(args.steps, args.minutes, ckpt.get("seconds", 0.0) if ckpt else 0.0,
+                     args.ckpt_every, args.ckpt_minutes, dev.world_size)
+    clock.tick(step)
     t_last, cpu_last = time.time(), time.process_time()
     n_gray = round(args.batch * args.gray_fraction)
-    while step < args.steps:
-        lr = cosine_lr(step, args.steps, args.lr, args.warmup)
+    while not clock.stopping:
+        lr = clock.lr(step, args.lr, args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         clean_c = colour.sample(args.batch - n_gray, rng)
@@ -140,25 +153,30 @@ def main(argv=None):
         opt.step()
         ema.update(model, step)
         step += 1
+        clock.tick(step)
 
         if dev.is_main and step % args.log_every == 0:
             now = time.time()
             log.log(step=step, loss=loss.item(), gnorm=gnorm.item(), lr=lr,
                     sec_per_step=(now - t_last) / args.log_every)
             t_last = now
-        if dev.is_main and (step % args.val_every == 0 or step == args.steps):
+        if dev.is_main and (step % args.val_every == 0 or clock.stopping):
             log.log(step=step, **validate(ema.model, val, dev.device))
             save_sample_sheet(ema.model, val[:2], args.out / "samples" / f"step{step:06d}.png", dev.device)
-        if step % args.ckpt_every == 0 or step == args.steps:
+        if clock.ckpt_due:
             rngs, gens = gather_rng_states(rng, gen, dev.world_size)  # every rank takes part
-        if dev.is_main and (step % args.ckpt_every == 0 or step == args.steps):
-            save_checkpoint(args.out / "ckpt.pt", {
-                "model": unwrap(model).state_dict(), "ema": ema.model.state_dict(), "opt": opt.state_dict(),
-                "step": step, "rng": rngs[0], "gen": gens[0], "rng_ranks": rngs, "gen_ranks": gens,
-                "config": json.dumps(unwrap(model).config.to_dict()),
-                "cpu_seconds": float(ckpt.get("cpu_seconds", 0.0) if ckpt else 0.0) + time.process_time() - cpu_last,
-            })
+            if dev.is_main:
+                save_checkpoint(args.out / "ckpt.pt", {
+                    "model": unwrap(model).state_dict(), "ema": ema.model.state_dict(), "opt": opt.state_dict(),
+                    "step": step, "rng": rngs[0], "gen": gens[0], "rng_ranks": rngs, "gen_ranks": gens,
+                    "config": json.dumps(unwrap(model).config.to_dict()), "seconds": clock.seconds, "lr": lr,
+                    "cpu_seconds": float(ckpt.get("cpu_seconds", 0.0) if ckpt else 0.0) + time.process_time() - cpu_last,
+                })
+    if dev.is_main:
+        log.log(step=step, final=True, lr=lr, progress=clock.progress, minutes=clock.seconds / 60)
+    clock.close()
     teardown_distributed()
+    return step
 
 
 @torch.no_grad()
@@ -200,6 +218,7 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
     from ..models import build_model
     from ..store import update_entry
     from .export import export_safetensors, write_model_card
+    from .loop import compute_line
 
     ckpt = load_checkpoint(run_dir / "ckpt.pt")
     if ckpt is None:
@@ -210,10 +229,10 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
     args = json.loads((run_dir / "args.json").read_text())
     file = f"{name}.safetensors"
     sha = export_safetensors(model, "denoise_unet", weights_dir / file, extra={"step": ckpt["step"]})
-    cpu_h = ckpt.get("cpu_seconds", 0.0) / 3600
     n_params = sum(p.numel() for p in model.parameters())
-    cmd = ("python -m imgen.training.train_denoise --out runs/denoise --steps " + str(args.get("steps"))
-           + f" --batch {args.get('batch')} --patch {args.get('patch')} --lr {args.get('lr')}")
+    budget = (f"--minutes {args['minutes']}" if float(args.get("minutes") or 0) else f"--steps {args.get('steps')}")
+    cmd = (f"python -m imgen train denoise --out runs/denoise {budget}"
+           f" --batch {args.get('batch')} --patch {args.get('patch')} --lr {args.get('lr')}")
     metrics_md = "Not evaluated yet." if not metrics else "\n".join(
         ["| set | sigma | PSNR (dB) | SSIM | s/MP |", "|---|---|---|---|---|"]
         + [f"| {Path(m['data']).name}{' (gray)' if m.get('gray') else ''} | {r['sigma']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['seconds_per_mp']:.3f} |"
@@ -232,7 +251,7 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
             "Training": (f"- command: `{cmd}`\n- steps: {ckpt['step']} (batch {args.get('batch')} x "
                          f"{args.get('patch')}^2 patches, 20 % gray, sigma ~ U(0, {args.get('sigma_max')}))\n"
                          f"- loss: L1; Adam lr {args.get('lr')} with warm-up and cosine decay; EMA 0.999 (shipped)\n"
-                         f"- CPU time: {cpu_h:.2f} CPU-process hours on a 2-core machine (no GPU)"),
+                         f"- compute: {compute_line(ckpt, args)}"),
             "Metrics": metrics_md,
             "Sample sheet": (f"![noisy, denoised, clean]({name}-sheet.png)\n\nColumns: noisy (sigma 25) | denoised | "
                              "clean, on crops of CBSD68 (evaluation images, never trained on)."
@@ -246,14 +265,16 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
     return sha
 
 
+def export_cli(argv=None) -> None:
+    """``python -m imgen export denoise --run DIR``: weights, card and registry entry from a run."""
+    ap = argparse.ArgumentParser(prog="python -m imgen export denoise")
+    ap.add_argument("--run", type=Path, default=Path("runs/denoise"))
+    ap.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[2] / "weights")
+    ap.add_argument("--name", default=NAME)
+    ap.add_argument("--metrics", type=Path, default=None, help="JSON with {'reports': [...], 'command': ...}")
+    a = ap.parse_args(argv)
+    print(export(a.run, a.weights, a.name, metrics=json.loads(a.metrics.read_text()) if a.metrics else None))
+
+
 if __name__ == "__main__":
-    import sys
-    if len(sys.argv) > 1 and sys.argv[1] == "export":
-        ap = argparse.ArgumentParser(prog="python -m imgen.training.train_denoise export")
-        ap.add_argument("--run", type=Path, default=Path("runs/denoise"))
-        ap.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[2] / "weights")
-        ap.add_argument("--metrics", type=Path, default=None, help="JSON with {'reports': [...], 'command': ...}")
-        a = ap.parse_args(sys.argv[2:])
-        print(export(a.run, a.weights, metrics=json.loads(a.metrics.read_text()) if a.metrics else None))
-    else:
-        main()
+    train_or_export(main, export_cli)

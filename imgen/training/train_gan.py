@@ -1,9 +1,13 @@
 """Train the latent-explorer GAN (64x64) on KaoKore faces or Noto emoji.
 
-    python -m imgen.training.train_gan --set kaokore --out runs/gan-kaokore --steps 5000
-    python -m imgen.training.train_gan export --run runs/gan-kaokore --name kaokore-gan
+    python -m imgen train gan --set kaokore --out runs/gan-kaokore --steps 5000
+    python -m imgen train gan --set kaokore --out runs/gan-kaokore --minutes 6 --device cuda
+    python -m imgen export gan --run runs/gan-kaokore --name kaokore-gan
 
-Resumes from ``<out>/ckpt.pt`` when it exists. Losses: non-saturating logistic GAN loss with a lazy R1
+Resumes from ``<out>/ckpt.pt`` when it exists. ``--minutes`` is a wall-clock budget; the LR is constant by
+default (the recipe of the shipped runs; the EMA generator is what ships), or follows a cosine over the
+budget down to ``--lr-final`` x ``--lr``. A checkpoint is written every ``--ckpt-every`` steps, every
+``--ckpt-minutes`` and on SIGTERM/SIGINT. Losses: non-saturating logistic GAN loss with a lazy R1
 penalty on real images; DiffAugment (colour, translation, cutout; Zhao et al. 2020) on everything the
 discriminator sees, so a few thousand images suffice. The generator's EMA is what gets exported; EMA
 snapshots are kept along the way (``snapshots/step*.safetensors``) as weaker references for evaluation.
@@ -19,18 +23,18 @@ import time
 import zlib
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..image_io import load_image
 from ..models import build_model
-from .data import list_images
-from .loop import EMA, MetricLog, load_checkpoint, r1_penalty, save_checkpoint, start_run, train_or_export
+from .data import list_images, square_rgb
+from .loop import (EMA, MetricLog, RunClock, load_checkpoint, r1_penalty, save_checkpoint, start_run, train_or_export,
+                   write_run_args)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SETS = {"kaokore": "faces/kaokore128", "emoji": "emoji/noto72"}
+DEFAULT_STEPS = 5000
 
 
 def parse_args(argv=None):
@@ -38,9 +42,11 @@ def parse_args(argv=None):
     p.add_argument("--data", type=Path, default=DATA, help="the shared data folder (default: ../shared/data)")
     p.add_argument("--set", choices=sorted(SETS), default="kaokore")
     p.add_argument("--out", type=Path, default=Path("runs/gan-kaokore"))
-    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--steps", type=int, default=0, help=f"step budget (default {DEFAULT_STEPS} unless --minutes)")
+    p.add_argument("--minutes", type=float, default=0, help="wall-clock budget")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=5e-4, help="Adam LR of G's synthesis network and of D")
+    p.add_argument("--lr-final", type=float, default=1.0, help="LR at the end of the budget / --lr (1 = constant)")
     p.add_argument("--mapping-lr-mult", type=float, default=0.1)
     p.add_argument("--r1-gamma", type=float, default=0.2)
     p.add_argument("--r1-every", type=int, default=16)
@@ -54,7 +60,11 @@ def parse_args(argv=None):
     p.add_argument("--sample-every", type=int, default=250)
     p.add_argument("--snapshot-every", type=int, default=1000)
     p.add_argument("--ckpt-every", type=int, default=50)
-    return p.parse_args(argv)
+    p.add_argument("--ckpt-minutes", type=float, default=5.0, help="also write the checkpoint this often")
+    args = p.parse_args(argv)
+    if not args.steps and not args.minutes:
+        args.steps = DEFAULT_STEPS
+    return args
 
 
 def split_files(data: Path, name: str) -> tuple[list[Path], list[Path]]:
@@ -79,9 +89,7 @@ def load_set(files: list[Path], size: int = 64) -> torch.Tensor:
     """All images as one uint8 tensor (N, 3, size, size); RGBA (emoji) is composited on white."""
     out = np.empty((len(files), size, size, 3), np.uint8)
     for i, f in enumerate(files):
-        a = np.asarray(load_image(f, mode="RGBA"), np.float32)
-        rgb = a[..., :3] * (a[..., 3:] / 255) + 255 * (1 - a[..., 3:] / 255)
-        out[i] = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA).round().clip(0, 255)
+        out[i] = square_rgb(f, size)
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
@@ -151,7 +159,7 @@ def main(argv=None):
     opt_d = torch.optim.Adam(D.parameters(), lr=args.lr, betas=(0.0, 0.99))
     for g in opt_g.param_groups:
         g["lr"] = args.lr * g["lr_mult"]
-    step, cpu_before = 0, 0.0
+    step, cpu_before, seconds_before = 0, 0.0, 0.0
     ckpt = load_checkpoint(args.out / "ckpt.pt")
     if ckpt is not None:
         G.load_state_dict(ckpt["model"])
@@ -161,17 +169,22 @@ def main(argv=None):
         opt_d.load_state_dict(ckpt["opt_d"])
         gen.set_state(ckpt["gen"])
         torch.set_rng_state(ckpt["torch_rng"])
-        step, cpu_before = ckpt["step"], ckpt.get("cpu_seconds", 0.0)
+        step, cpu_before, seconds_before = ckpt["step"], ckpt.get("cpu_seconds", 0.0), ckpt.get("seconds", 0.0)
         print(f"resumed from step {step}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "args.json").write_text(json.dumps({k: str(v) if isinstance(v, Path) else v
-                                                     for k, v in vars(args).items()}, indent=1))
+    write_run_args(args.out, args, device)
     log = MetricLog(args.out)
     z_fixed = torch.randn(64, G.config.z_dim, generator=torch.Generator().manual_seed(1234)).to(device)
     t_last, cpu_last = time.time(), time.process_time()
     bs = args.batch
+    clock = RunClock(args.steps, args.minutes, seconds_before, args.ckpt_every, args.ckpt_minutes)
+    clock.tick(step)
 
-    while step < args.steps:
+    while not clock.stopping:
+        lr = clock.lr(step, args.lr, 0, args.lr_final) if args.lr_final != 1.0 else args.lr
+        for g in opt_g.param_groups:
+            g["lr"] = lr * g["lr_mult"]
+        for g in opt_d.param_groups:
+            g["lr"] = lr
         idx = torch.randint(len(data), (bs,), generator=gen)
         real = to_unit(data[idx])
         flip = torch.rand(bs, generator=gen) < 0.5
@@ -206,6 +219,7 @@ def main(argv=None):
         opt_g.step()
         ema.update(G, step)
         step += 1
+        clock.tick(step)
 
         if not math.isfinite(loss_g.item() + loss_d.item()):
             raise SystemExit(f"loss is not finite at step {step}: {stats}")
@@ -213,7 +227,7 @@ def main(argv=None):
             now = time.time()
             log.log(step=step, loss_g=loss_g.item(), **stats, sec_per_step=(now - t_last) / args.log_every)
             t_last = now
-        if step % args.sample_every == 0 or step == args.steps:
+        if step % args.sample_every == 0 or clock.stopping:
             save_grid(ema.model, z_fixed, args.out / "samples" / f"step{step:06d}.png")
         if step % args.snapshot_every == 0:
             from safetensors.torch import save_file
@@ -221,14 +235,18 @@ def main(argv=None):
             save_file({k: v.contiguous() for k, v in ema.model.state_dict().items()},
                       str(args.out / "snapshots" / f"step{step:06d}.safetensors"),
                       metadata={"config": json.dumps(ema.model.config.to_dict()), "step": str(step)})
-        if step % args.ckpt_every == 0 or step == args.steps:
+        if clock.ckpt_due:
             save_checkpoint(args.out / "ckpt.pt", {
                 "model": G.state_dict(), "disc": D.state_dict(), "ema": ema.model.state_dict(),
                 "opt": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
                 "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
                 "config": json.dumps(G.config.to_dict()), "disc_config": json.dumps(D.config.to_dict()),
                 "set": args.set, "cpu_seconds": cpu_before + time.process_time() - cpu_last,
+                "seconds": clock.seconds, "lr": lr,
             })
+    log.log(step=step, final=True, lr=lr, progress=clock.progress, minutes=clock.seconds / 60)
+    clock.close()
+    return step
 
 
 if __name__ == "__main__":

@@ -1,10 +1,16 @@
 """Train the inpainting generator (FFC generator + PatchGAN discriminator, LaMa-style, sized for CPUs).
 
-    python -m imgen.training.train_inpaint --out runs/inpaint --steps 2000
+    python -m imgen train inpaint --out runs/inpaint --steps 2000
+    python -m imgen train inpaint --out runs/inpaint --minutes 10 --device cuda --batch 32 --workers 8
     torchrun --nproc_per_node 2 -m imgen.training.train_inpaint ...   # data parallel
-    python -m imgen.training.train_inpaint export --run runs/inpaint [--metrics net.json telea.json]
+    python -m imgen export inpaint --run runs/inpaint [--metrics net.json telea.json]
 
-Resumes from ``<out>/ckpt.pt`` when it exists. Each step draws random square crops (side drawn per step
+Resumes from ``<out>/ckpt.pt`` when it exists. With ``--minutes`` the LR schedules (warm-up, cosine) are laid
+over wall-clock time, so the run ends annealed when its time is up; a checkpoint is written every
+``--ckpt-every`` steps, every ``--ckpt-minutes`` and on SIGTERM/SIGINT. ``--workers N`` draws the crops and
+masks in N worker processes (:class:`TrainingBatches`), so a GPU step does not wait for them.
+
+Each step draws random square crops (side drawn per step
 from ``--crop-min``..``--crop-max`` in steps of 32; scale jitter; horizontal flips) from CBSD432 + Urban100
 and a fresh LaMa-style free-form mask per crop (:mod:`imgen.training.masks`, 5-50 % of the area).
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -33,20 +40,25 @@ from ..device import configure_threads, pick_device
 from ..image_io import load_image, pil_to_tensor, tensor_to_pil
 from ..models import build_model
 from .data import list_images
-from .loop import (EMA, MetricLog, cosine_lr, gather_rng_states, load_checkpoint, r1_penalty, restore_rng_states,
-                   save_checkpoint, setup_distributed, teardown_distributed, unwrap)
+from .loop import (EMA, MetricLog, RunClock, compute_line, gather_rng_states, load_checkpoint, r1_penalty,
+                   restore_rng_states, save_checkpoint, setup_distributed, teardown_distributed, train_or_export,
+                   unwrap, write_run_args)
 from .masks import MaskGenerator
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 N_VAL = 8
 VAL_SIZE = 256
+DEFAULT_STEPS = 2000
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DATA, help="the shared data folder (default: ../shared/data)")
     p.add_argument("--out", type=Path, default=Path("runs/inpaint"))
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=0, help=f"step budget (default {DEFAULT_STEPS} unless --minutes)")
+    p.add_argument("--minutes", type=float, default=0, help="wall-clock budget; the LR schedules span it")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes drawing crops and masks (default: 0 on CPU, up to 8 on a GPU)")
     p.add_argument("--batch", type=int, default=8, help="per process")
     p.add_argument("--crop-min", type=int, default=160, help="smallest crop side (px, a multiple of 32)")
     p.add_argument("--crop-max", type=int, default=224, help="largest crop side (px, a multiple of 32)")
@@ -71,7 +83,11 @@ def parse_args(argv=None):
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--val-every", type=int, default=250)
     p.add_argument("--ckpt-every", type=int, default=50)
-    return p.parse_args(argv)
+    p.add_argument("--ckpt-minutes", type=float, default=5.0, help="also write the checkpoint this often")
+    args = p.parse_args(argv)
+    if not args.steps and not args.minutes:
+        args.steps = DEFAULT_STEPS
+    return args
 
 
 class CropSampler:
@@ -111,6 +127,47 @@ class CropSampler:
 
 def sample_masks(gen: MaskGenerator, n: int, size: int, rng: np.random.Generator) -> torch.Tensor:
     return torch.from_numpy(np.stack([gen(size, size, rng) for _ in range(n)])[:, None].astype(np.float32))
+
+
+class TrainingBatches(torch.utils.data.IterableDataset):
+    """Endless training batches (crops, masks): a crop side drawn from ``sizes``, ``batch`` crops, a mask each.
+
+    ``draw(rng)`` makes one batch from the caller's generator (the main process, resumed exactly); iterating
+    (in ``torch.utils.data.DataLoader`` workers) gives each worker its own stream, seeded by ``seed`` (e.g. the
+    run's seed, rank and step at start) and the worker's id.
+    """
+
+    def __init__(self, sampler: CropSampler, masks: MaskGenerator, sizes: list[int], batch: int,
+                 scale: tuple[float, float], seed: tuple[int, ...]):
+        self.sampler, self.masks, self.sizes, self.batch, self.scale, self.seed = sampler, masks, sizes, batch, scale, seed
+
+    def draw(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        size = int(self.sizes[int(rng.integers(len(self.sizes)))])
+        real = self.sampler.sample(self.batch, size, rng, self.scale)
+        return real, sample_masks(self.masks, self.batch, size, rng)
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([*self.seed, info.id if info else 0])
+        while True:
+            yield self.draw(rng)
+
+
+def _quiet_worker(_: int) -> None:
+    """One thread per loader worker: the workers are the parallelism."""
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def batch_stream(batches: TrainingBatches, workers: int, rng: np.random.Generator):
+    """Batches from ``workers`` loader processes (pinned for a GPU), or drawn here from ``rng`` when 0."""
+    if workers <= 0:
+        while True:
+            yield batches.draw(rng)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=workers, prefetch_factor=4,
+                                         persistent_workers=True, worker_init_fn=_quiet_worker,
+                                         pin_memory=torch.cuda.is_available())
+    yield from loader
 
 
 def validation_set(paths, size: int = VAL_SIZE, multiple: int = 8, seed: int = 10_000):
@@ -186,7 +243,6 @@ def main(argv=None):
     photos = list_images([args.data / "photos/cbsd432"])
     val_paths, photos = photos[-N_VAL:], photos[:-N_VAL] + list_images([args.data / "photos/urban80"])
     sampler = CropSampler(photos, min_side=args.crop_max // 2)
-    masks = MaskGenerator()
     sizes = list(range(args.crop_min, args.crop_max + 1, 32))
 
     G = build_model("inpaint_net", args.config).to(dev.device)
@@ -212,21 +268,28 @@ def main(argv=None):
         G, D = DistributedDataParallel(G), DistributedDataParallel(D)
     log = MetricLog(args.out, enabled=dev.is_main)
     if dev.is_main:
-        (args.out / "args.json").write_text(json.dumps({k: str(v) if isinstance(v, Path) else v
-                                                         for k, v in vars(args).items()}, indent=1))
+        write_run_args(args.out, args, dev.device, dev.world_size)
 
+    workers = args.workers if args.workers is not None else (min(8, (os.cpu_count() or 1) // 2)
+                                                             if dev.device.type == "cuda" else 0)
+    batches = batch_stream(TrainingBatches(sampler, MaskGenerator(), sizes, args.batch,
+                                           (args.scale_min, args.scale_max), (args.seed, dev.rank, step)),
+                           workers, rng)
+    clock = RunClock(args.steps, args.minutes, ckpt.get("seconds", 0.0) if ckpt else 0.0,
+                     args.ckpt_every, args.ckpt_minutes, dev.world_size)
+    clock.tick(step)
     t_last, cpu_last = time.time(), time.process_time()
     d_steps = max(0, step - args.adv_start)
-    while step < args.steps:
-        lr = cosine_lr(step, args.steps, args.lr, args.warmup)
-        lr_d = cosine_lr(step, args.steps, args.lr_d, args.warmup)
+    while not clock.stopping:
+        lr = clock.lr(step, args.lr, args.warmup)
+        lr_d = clock.lr(step, args.lr_d, args.warmup)
         for g in opt_g.param_groups:
             g["lr"] = lr
         for g in opt_d.param_groups:
             g["lr"] = lr_d
-        size = int(sizes[int(rng.integers(len(sizes)))])
-        real = sampler.sample(args.batch, size, rng, (args.scale_min, args.scale_max)).to(dev.device)
-        mask = sample_masks(masks, args.batch, size, rng).to(dev.device)
+        real, mask = next(batches)
+        real, mask = real.to(dev.device, non_blocking=True), mask.to(dev.device, non_blocking=True)
+        size = real.shape[-1]
         adv = step >= args.adv_start and (args.w_adv > 0 or args.w_fm > 0)
 
         # ---- generator step
@@ -275,6 +338,7 @@ def main(argv=None):
             opt_d.step()
             d_steps += 1
         step += 1
+        clock.tick(step)
 
         if not math.isfinite(loss_g.item()):
             raise SystemExit(f"loss is not finite at step {step}: {stats}")
@@ -283,21 +347,25 @@ def main(argv=None):
             log.log(step=step, loss=loss_g.item(), **stats, gnorm=gnorm.item(), lr=lr, crop=size,
                     sec_per_step=(now - t_last) / args.log_every)
             t_last = now
-        if dev.is_main and (step % args.val_every == 0 or step == args.steps):
+        if dev.is_main and (step % args.val_every == 0 or clock.stopping):
             log.log(step=step, **validate(ema.model, val, dev.device))
             save_sample_sheet(ema.model, val, args.out / "samples" / f"step{step:06d}.png", dev.device)
-        if step % args.ckpt_every == 0 or step == args.steps:
+        if clock.ckpt_due:
             rngs, gens = gather_rng_states(rng, gen, dev.world_size)  # every rank takes part
-        if dev.is_main and (step % args.ckpt_every == 0 or step == args.steps):
-            save_checkpoint(args.out / "ckpt.pt", {
-                "model": unwrap(G).state_dict(), "disc": unwrap(D).state_dict(), "ema": ema.model.state_dict(),
-                "opt": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                "step": step, "rng": rngs[0], "gen": gens[0], "rng_ranks": rngs, "gen_ranks": gens,
-                "config": json.dumps(unwrap(G).config.to_dict()),
-                "disc_config": json.dumps(unwrap(D).config.to_dict()),
-                "cpu_seconds": float(ckpt.get("cpu_seconds", 0.0) if ckpt else 0.0) + time.process_time() - cpu_last,
-            })
+            if dev.is_main:
+                save_checkpoint(args.out / "ckpt.pt", {
+                    "model": unwrap(G).state_dict(), "disc": unwrap(D).state_dict(), "ema": ema.model.state_dict(),
+                    "opt": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                    "step": step, "rng": rngs[0], "gen": gens[0], "rng_ranks": rngs, "gen_ranks": gens,
+                    "config": json.dumps(unwrap(G).config.to_dict()),
+                    "disc_config": json.dumps(unwrap(D).config.to_dict()), "seconds": clock.seconds, "lr": lr,
+                    "cpu_seconds": float(ckpt.get("cpu_seconds", 0.0) if ckpt else 0.0) + time.process_time() - cpu_last,
+                })
+    if dev.is_main:
+        log.log(step=step, final=True, lr=lr, progress=clock.progress, minutes=clock.seconds / 60)
+    clock.close()
     teardown_distributed()
+    return step
 
 
 NAME = "inpaint-net"
@@ -357,9 +425,9 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
     args = json.loads((run_dir / "args.json").read_text())
     file = f"{name}.safetensors"
     sha = export_safetensors(model, "inpaint_net", weights_dir / file, extra={"step": ckpt["step"]})
-    cpu_h = ckpt.get("cpu_seconds", 0.0) / 3600
     n_params = sum(p.numel() for p in model.parameters())
-    cmd = (f"python -m imgen.training.train_inpaint --out runs/inpaint --steps {args.get('steps')} "
+    budget = (f"--minutes {args['minutes']}" if float(args.get("minutes") or 0) else f"--steps {args.get('steps')}")
+    cmd = (f"python -m imgen train inpaint --out runs/inpaint {budget} "
            f"--batch {args.get('batch')} --crop-min {args.get('crop_min')} --crop-max {args.get('crop_max')}")
     sheet_md = "Rows of masked input | output | target are written to `runs/inpaint/samples/` during training."
     if metrics:
@@ -390,7 +458,7 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
                          f"(gamma {args.get('r1_gamma')}, every {args.get('r1_every')})\n"
                          f"- Adam: G lr {args.get('lr')}, D lr {args.get('lr_d')}, warm-up + cosine decay; "
                          f"EMA {args.get('ema')} (shipped)\n"
-                         f"- CPU time: {cpu_h:.2f} CPU-process hours on a 2-core machine (no GPU)"
+                         f"- compute: {compute_line(ckpt, args)}"
                          + (f"\n- history: {history}" if history else "")),
             "Metrics": _metrics_table(metrics or {}),
             "Sample sheet": sheet_md,
@@ -402,27 +470,28 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
     return sha
 
 
+def export_cli(argv=None) -> None:
+    """``python -m imgen export inpaint --run DIR``: weights, card and registry entry from a run."""
+    ap = argparse.ArgumentParser(prog="python -m imgen export inpaint")
+    ap.add_argument("--run", type=Path, default=Path("runs/inpaint"))
+    ap.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[2] / "weights")
+    ap.add_argument("--name", default=NAME)
+    ap.add_argument("--metrics", type=Path, nargs="+", default=None,
+                    help="`eval inpaint` JSON files (e.g. the network and telea), or {'reports': [...], 'command': ...}")
+    ap.add_argument("--command", default=None, help="the evaluation command, for the card")
+    ap.add_argument("--history", default=None, help="for the card: how the run went (stops, resumes)")
+    a = ap.parse_args(argv)
+    metrics = None
+    if a.metrics:
+        metrics = {"reports": []}
+        for f in a.metrics:
+            d = json.loads(f.read_text())
+            metrics["reports"] += d.get("reports") or [d]
+            metrics["command"] = d.get("command", metrics.get("command"))
+        if a.command:
+            metrics["command"] = a.command
+    print(export(a.run, a.weights, a.name, metrics=metrics, history=a.history))
+
+
 if __name__ == "__main__":
-    import sys
-    if len(sys.argv) > 1 and sys.argv[1] == "export":
-        ap = argparse.ArgumentParser(prog="python -m imgen.training.train_inpaint export")
-        ap.add_argument("--run", type=Path, default=Path("runs/inpaint"))
-        ap.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[2] / "weights")
-        ap.add_argument("--name", default=NAME)
-        ap.add_argument("--metrics", type=Path, nargs="+", default=None,
-                        help="`eval inpaint` JSON files (e.g. the network and telea), or {'reports': [...], 'command': ...}")
-        ap.add_argument("--command", default=None, help="the evaluation command, for the card")
-        ap.add_argument("--history", default=None, help="for the card: how the run went (stops, resumes)")
-        a = ap.parse_args(sys.argv[2:])
-        metrics = None
-        if a.metrics:
-            metrics = {"reports": []}
-            for f in a.metrics:
-                d = json.loads(f.read_text())
-                metrics["reports"] += d.get("reports") or [d]
-                metrics["command"] = d.get("command", metrics.get("command"))
-            if a.command:
-                metrics["command"] = a.command
-        print(export(a.run, a.weights, a.name, metrics=metrics, history=a.history))
-    else:
-        main()
+    train_or_export(main, export_cli)
