@@ -1,8 +1,8 @@
 """Export the explorer's VAE and a GAN's image -> w encoder to weights/, with model cards and registry entries.
 
-    python -m imgen.training.train_vae export --run runs/vae-kaokore --name kaokore-vae \
+    python -m imgen export vae --run runs/vae-kaokore --name kaokore-vae \
         [--eval runs/vae-eval/gan.json] [--projection runs/vae-eval/projection.json] [--labels ...]
-    python -m imgen.training.train_encoder export --run runs/encoder-kaokore --name kaokore-gan-encoder \
+    python -m imgen export encoder --run runs/encoder-kaokore --name kaokore-gan-encoder \
         [--projection runs/encoder-eval/projection.json]
 
 VAE sampling and directions: a Gaussian fitted to the posterior means of the training faces (its mean is
@@ -101,7 +101,7 @@ def export_vae(run_dir: Path, name: str, weights_dir: Path = WEIGHTS, eval_repor
     info = SET_INFO["kaokore"]
     config = vae.config.to_dict()
     n_params = sum(p.numel() for p in vae.parameters())
-    cmd = f"python -m imgen.training.train_vae --out {run_dir} --minutes {args['minutes']} --batch {args['batch']}"
+    cmd = f"python -m imgen train vae --out {run_dir} --minutes {args['minutes']} --batch {args['batch']}"
     names = config.get("direction_labels") or []
     dir_lines = [f"- {k + 1}: {names[k] if k < len(names) and names[k] else '(unnamed)'} "
                  f"({pca['explained_variance'][k]:.1%} of the posterior means' variance)" for k in range(8)]
@@ -146,7 +146,7 @@ def export_encoder(run_dir: Path, name: str, weights_dir: Path = WEIGHTS, projec
     info = SET_INFO["kaokore"]
     config = enc.config.to_dict()
     n_params = sum(p.numel() for p in enc.parameters())
-    cmd = (f"python -m imgen.training.train_encoder --generator {args['generator']} --out {run_dir} "
+    cmd = (f"python -m imgen train encoder --generator {args['generator']} --out {run_dir} "
            f"--minutes {args['minutes']} --batch {args['batch']}")
     write_model_card(weights_dir / f"{name}.md", {
         "title": f"{name}: picture -> w for {args['generator']} (the first guess of a projection)",
@@ -175,7 +175,7 @@ def _json(path: Path | None):
 
 
 def vae_cli(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m imgen.training.train_vae export")
+    ap = argparse.ArgumentParser(prog="python -m imgen export vae")
     ap.add_argument("--run", type=Path, default=Path("runs/vae-kaokore"))
     ap.add_argument("--name", default="kaokore-vae")
     ap.add_argument("--weights", type=Path, default=WEIGHTS)
@@ -190,7 +190,7 @@ def vae_cli(argv=None) -> None:
 
 
 def encoder_cli(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m imgen.training.train_encoder export")
+    ap = argparse.ArgumentParser(prog="python -m imgen export encoder")
     ap.add_argument("--run", type=Path, default=Path("runs/encoder-kaokore"))
     ap.add_argument("--name", default="kaokore-gan-encoder")
     ap.add_argument("--weights", type=Path, default=WEIGHTS)

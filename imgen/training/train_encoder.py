@@ -1,7 +1,7 @@
 """Train an image -> w encoder for a shipped latent GAN: the instant first guess when a picture is projected.
 
-    python -m imgen.training.train_encoder --generator kaokore-gan --out runs/encoder-kaokore --minutes 30
-    python -m imgen.training.train_encoder export --run runs/encoder-kaokore --name kaokore-gan-encoder
+    python -m imgen train encoder --generator kaokore-gan --out runs/encoder-kaokore --minutes 30
+    python -m imgen export encoder --run runs/encoder-kaokore --name kaokore-gan-encoder
 
 The generator is frozen. Each step mixes two batches:
 - generated faces (z from the prior, truncation ψ drawn in [0.5, 1], random direction offsets), whose w is

@@ -1,7 +1,7 @@
 """Train the latent-explorer VAE (64x64) on KaoKore faces (the same ``train_`` split as the GAN).
 
-    python -m imgen.training.train_vae --out runs/vae-kaokore --minutes 60
-    python -m imgen.training.train_vae export --run runs/vae-kaokore --name kaokore-vae
+    python -m imgen train vae --out runs/vae-kaokore --minutes 60
+    python -m imgen export vae --run runs/vae-kaokore --name kaokore-vae
 
 Loss per image: L1 + ``--w-ssim`` x (1 - SSIM) on pixels in [-1, 1], plus ``--kl`` x KL(q(z|x) || N(0, I)) per
 pixel (KL summed over z, divided by the 3 x 64 x 64 values); the KL weight ramps up over the first
