@@ -182,15 +182,27 @@ def test_gan_trainer_loop_runs_resumes_and_exports(data, tmp_path, one_process, 
     assert (out / "snapshots" / "step000002.safetensors").exists()
     assert (out / "samples" / "step000003.png").exists()
 
+    # what a GPU session brings back: the checkpoint without resume state, fp16 EMA; the export takes it
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "args.json").write_bytes((out / "args.json").read_bytes())
+    assert loop.strip_checkpoint(out / "ckpt.pt", small / "ckpt.pt", half=True) < (out / "ckpt.pt").stat().st_size / 4
+    stripped = load_checkpoint(small / "ckpt.pt")
+    assert "opt" not in stripped and "model" not in stripped and "disc" not in stripped and stripped["step"] == 3
+    assert all(v.dtype == torch.float16 for v in stripped["ema"].values() if v.is_floating_point())
+
     weights = tmp_path / "weights"
     weights.mkdir()
     (weights / "registry.json").write_text(json.dumps({"models": {}}))
     from imgen import store as store_mod
     store_mod.set_default_store(store_mod.Store(weights_dir=weights, registry_path=weights / "registry.json"))
     try:
-        assert cli(["export", "gan", "--run", str(out), "--name", "tiny-gan", "--weights", str(weights)]) == 0
+        assert cli(["export", "gan", "--run", str(small), "--name", "tiny-gan", "--weights", str(weights)]) == 0
+        exported = store_mod.load("tiny-gan", device="cpu")
     finally:
         store_mod.set_default_store(None)
+    for k, v in exported.named_parameters():       # the EMA weights, within fp16 rounding (buffers such as
+        torch.testing.assert_close(v, ckpt["ema"][k].float(), atol=1e-2, rtol=1e-2)   # w_avg: computed on export)
     card = (weights / "tiny-gan.md").read_text()
     assert "python -m imgen train gan" in card and "--steps 3" in card and "(no GPU)" in card
     assert "tiny-gan" in json.loads((weights / "registry.json").read_text())["models"]

@@ -137,6 +137,24 @@ def load_checkpoint(path: str | Path) -> dict | None:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+TRAINING_STATE = ("model", "disc", "opt", "opt_d", "head", "opt_h", "rng", "gen", "rng_ranks", "gen_ranks",
+                  "torch_rng")
+
+
+def strip_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> int:
+    """Write ``dst``: the checkpoint ``src`` without what only resuming needs (the raw model, discriminator,
+    optimizers, RNG streams), i.e. the EMA weights, configs and run facts every ``export`` reads; ``half``
+    stores floating-point weights as fp16. For bringing a GPU run back small; returns the bytes written."""
+    ckpt = load_checkpoint(src)
+    if ckpt is None:
+        raise FileNotFoundError(f"no checkpoint at {src}")
+    out = {k: v for k, v in ckpt.items() if k not in TRAINING_STATE and not k.startswith("opt")}
+    if half:
+        out["ema"] = {k: v.half() if v.is_floating_point() else v for k, v in out["ema"].items()}
+    save_checkpoint(dst, out)
+    return Path(dst).stat().st_size
+
+
 class MetricLog:
     """Appends one JSON object per line to ``<run_dir>/metrics.jsonl`` and echoes a short line."""
 
