@@ -233,6 +233,12 @@ def cmd_stylize(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------- eval
+def command_line(args) -> str:
+    """The command that ran, as the user typed it (``main``'s argv, global options included), for reports."""
+    import shlex
+    return "python -m imgen " + " ".join(shlex.quote(a) for a in args.argv)
+
+
 def _write_json(path: str | None, report: dict) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -244,8 +250,12 @@ def cmd_eval(args) -> int:
         raise SystemExit(f"eval {args.task} needs --data DIR")
     if args.task == "denoise":
         from .evaluation.denoise import evaluate_denoise, format_table
-        report = evaluate_denoise(args.data, args.sigma, gray=args.gray, limit=args.limit,
-                                  model=args.model or "denoise-unet", device=args.device)
+        from .store import StoreError
+        try:
+            report = evaluate_denoise(args.data, args.sigma, gray=args.gray, limit=args.limit,
+                                      model=args.model or "denoise-unet", device=args.device)
+        except (StoreError, ValueError) as e:
+            raise SystemExit(f"eval denoise: {e}") from None
     elif args.task == "inpaint":
         from .evaluation.inpaint import evaluate_inpaint, format_table
         from .store import StoreError
@@ -265,7 +275,7 @@ def cmd_eval(args) -> int:
             report = evaluate_projection(args.model or "kaokore-gan", n=args.n or 32, steps=args.steps)
         except StoreError as e:
             raise SystemExit(f"eval projection: {e}") from None
-        report["command"] = "python -m imgen " + " ".join(sys.argv[1:])
+        report["command"] = command_line(args)
     elif args.task == "stylize":
         return eval_stylize(args)
     else:
@@ -288,7 +298,7 @@ def eval_stylize(args) -> int:
                                   max_side=args.max_side, limit=args.limit, device=args.device)
     except StoreError as e:
         raise SystemExit(f"eval stylize: {e}") from None
-    report["command"] = "python -m imgen eval stylize " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
+    report["command"] = command_line(args)
     print(format_table(report))
     _write_json(args.json, report)
     return 0
@@ -297,7 +307,8 @@ def eval_stylize(args) -> int:
 def eval_gan(args) -> int:
     from .evaluation import gan
     if args.train_classifier:
-        out = Path(__file__).resolve().parents[1] / "weights" / f"{gan.CLASSIFIER}.safetensors"
+        from .store import default_store
+        out = default_store().weights_dir / f"{gan.CLASSIFIER}.safetensors"   # honours IMGEN_WEIGHTS_DIR
         info = gan.train_classifier(out, epochs=args.epochs)
         from .store import update_entry
         from .training.export import sha256_file
@@ -312,7 +323,7 @@ def eval_gan(args) -> int:
         return 0
     report = gan.evaluate(args.model or "kaokore-gan", reference=args.reference, n=args.n or 5000, psi=args.psi,
                           sheets_dir=Path(args.sheets) if args.sheets else None, data_set=args.set)
-    report["command"] = "python -m imgen eval gan " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
+    report["command"] = command_line(args)
     gan.print_table(report)
     _write_json(args.json, report)
     return 0
@@ -653,7 +664,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     from .device import configure_threads, pick_device
     configure_threads()
     if args.device:

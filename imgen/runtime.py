@@ -7,6 +7,7 @@ README). ``IMGEN_BACKEND=torch`` turns it off; on CUDA/MPS PyTorch is always use
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import tempfile
@@ -69,11 +70,10 @@ class OnnxModule:
                     dyn["out"] = {2: "h", 3: "w"}
                 fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
                 os.close(fd)
-                was_training = module.training
-                module.eval()
-                torch.onnx.export(module.float().cpu(), tuple(example_inputs), tmp, opset_version=17, dynamo=False,
+                # a copy: the module may be the store's cached one, shared with callers on other devices
+                export_module = copy.deepcopy(module).float().cpu().eval()
+                torch.onnx.export(export_module, tuple(example_inputs), tmp, opset_version=17, dynamo=False,
                                   input_names=self.names, output_names=["out"], dynamic_axes=dyn)
-                module.train(was_training)
                 os.replace(tmp, path)
         so = ort.SessionOptions()
         so.intra_op_num_threads = int(os.environ.get("IMGEN_THREADS", "0")) or cpu_count()

@@ -119,3 +119,37 @@ def test_onnx_runner_exports_falls_back_with_a_warning_and_names_the_backend():
     with pytest.warns(UserWarning, match="ONNX Runtime unavailable for the broken net .*no trace for you"):
         assert onnx_runner(NotExportable(), (torch.zeros(1, 3, 8, 8),), ["x"], "broken net", cpu, "onnx") is None
     assert backend_name(None, cpu) == "torch (cpu)"
+
+
+def test_help_lists_training_commands():
+    r = run_cli("--help")
+    assert all(cmd in r.stdout for cmd in ("train", "export", "data"))
+    r = run_cli("train", "gan", "--help")
+    assert r.returncode == 0 and "--minutes" in r.stdout and "python -m imgen train gan" in r.stdout
+
+
+def test_reports_record_the_command_as_typed_global_options_included(tmp_path):
+    from imgen.cli import build_parser, command_line
+    argv = ["--device", "cpu", "eval", "gan", "--n", "10", "--set", "emoji"]
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    assert command_line(args) == "python -m imgen --device cpu eval gan --n 10 --set emoji"
+    args.argv = ["eval", "stylize", "--data", "my photos"]
+    assert command_line(args) == "python -m imgen eval stylize --data 'my photos'"
+
+
+def test_eval_denoise_unknown_model_is_one_line(shared_data):
+    r = run_cli("eval", "denoise", "--data", str(shared_data / "eval/denoise/Set12"), "--model", "bogus",
+                "--limit", "1")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("eval denoise:") and "no model called 'bogus'" in r.stderr
+
+
+def test_onnx_export_leaves_the_shared_module_as_it_was():
+    from imgen.runtime import onnx_runner
+    torch.manual_seed(1)
+    conv = torch.nn.Conv2d(3, 3, 3, padding=1).double().train()     # e.g. a cached module someone else holds
+    before = {k: v.clone() for k, v in conv.state_dict().items()}
+    assert onnx_runner(conv, (torch.zeros(1, 3, 8, 8),), ["x"], "fp64 conv", torch.device("cpu"), "onnx") is not None
+    assert conv.training and conv.weight.dtype == torch.float64
+    assert all(torch.equal(v, before[k]) for k, v in conv.state_dict().items())

@@ -131,8 +131,10 @@ def evaluate_inpaint(data: str | Path, model: Any = "net-patchmatch", limit: int
         res = inpaint_image(img, mask_path, model=inpainter, mode=mode, max_side=max_side)
         secs = time.perf_counter() - t0
         out = np.asarray(res.image)
-        assert out.shape == ref.shape, (img_path, out.shape, ref.shape)
-        assert np.array_equal(out[~hole], ref[~hole]), f"{img_path.name}: pixels outside the hole changed"
+        if out.shape != ref.shape:   # the protocol's checks stay on under python -O
+            raise RuntimeError(f"{img_path.name}: the result is {out.shape}, the reference {ref.shape}")
+        if not np.array_equal(out[~hole], ref[~hole]):
+            raise RuntimeError(f"{img_path.name}: pixels outside the hole changed")
         grad = texture.add(ref, out, hole)
         rows.append({"image": img_path.name, "hole_ratio": round(float(hole.mean()), 4),
                      "psnr": psnr(ref, out), "ssim": ssim(ref, out),
