@@ -109,7 +109,7 @@ def test_minutes_run_ends_on_time_annealed_with_a_checkpoint(data, tmp_path, one
 
 def test_sigterm_saves_a_checkpoint_that_resumes(data, tmp_path):
     out = tmp_path / "run"
-    env = {**os.environ, "IMGEN_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "IMGEN_THREADS": "1"}
     env = {k: v for k, v in env.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     proc = subprocess.Popen([sys.executable, "-m", "imgen", "train", "denoise",
                              *denoise_args(data, out, "--minutes", "10")], cwd=ROOT, env=env,
