@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .image_io import ImageInputError
-from .training.data import IMAGE_SUFFIXES
+from .datasets.folders import IMAGE_SUFFIXES
 
 
 def expand_inputs(items: list[str]) -> list[Path]:
@@ -311,7 +311,7 @@ def eval_gan(args) -> int:
         out = default_store().weights_dir / f"{gan.CLASSIFIER}.safetensors"   # honours IMGEN_WEIGHTS_DIR
         info = gan.train_classifier(out, epochs=args.epochs)
         from .store import update_entry
-        from .training.export import sha256_file
+        from .store import sha256_file
         from safetensors import safe_open
         with safe_open(str(out), "pt") as f:
             config = json.loads(f.metadata()["config"])

@@ -89,6 +89,29 @@ def _hash_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def sha256_file(path: str | Path) -> str:
+    """The sha256 of a file, as the registry records it."""
+    return _hash_file(Path(path))
+
+
+def export_safetensors(model: nn.Module, arch: str, path: str | Path, extra: dict | None = None) -> str:
+    """Write the model's state dict (fp32, contiguous) with ``arch`` and ``config`` in the metadata: the one format
+    :meth:`Store.load` reads. ``extra`` entries (and any tensors a model carries besides its parameters, e.g.
+    latent directions) are stored too. Returns the file's sha256."""
+    from safetensors.torch import save_file
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().float().contiguous().cpu() if v.dtype.is_floating_point else v.detach().contiguous().cpu()
+             for k, v in model.state_dict().items()}
+    meta = {"format": "imgen/1", "arch": arch, "config": json.dumps(model.config.to_dict())}
+    for k, v in (extra or {}).items():
+        meta[k] = v if isinstance(v, str) else json.dumps(v)
+    tmp = path.with_suffix(".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return sha256_file(path)
+
+
 def _silent_tqdm_class():
     try:
         from huggingface_hub.utils.tqdm import silent_tqdm

@@ -14,7 +14,7 @@ from conftest import ROOT
 from hub_server import FakeHub
 from imgen.device import configure_threads, pick_device
 from imgen.models import build_model
-from imgen.training.export import export_safetensors
+from imgen.store import export_safetensors
 
 REPO = "imgen-project/cli-test"
 REV = hashlib.sha1(b"cli pinned").hexdigest()

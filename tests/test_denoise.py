@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from imgen.evaluation.metrics import psnr
+from imgen.metrics.fidelity import psnr
 from imgen.image_io import load_image
 from imgen.models import build_model
 from imgen.tasks.denoise import NetworkDenoiser, add_gaussian_noise, denoise_array, denoise_image, estimate_sigma

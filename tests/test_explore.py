@@ -157,7 +157,7 @@ def test_variations_start_with_the_current_image(explorer):
 @pytest.fixture
 def tiny_store(generator, tmp_path, monkeypatch):
     from imgen.store import Store, set_default_store
-    from imgen.training.export import export_safetensors
+    from imgen.store import export_safetensors
     store = Store(weights_dir=tmp_path / "w", registry_path=tmp_path / "w" / "registry.json")
     sha = export_safetensors(generator, "latent_gan", tmp_path / "w" / "tiny.safetensors")
     store.update_entry("tiny", task="explore", arch="latent_gan", file="tiny.safetensors", sha256=sha,

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from imgen.evaluation.swd import _blur, multiscale_swd
+from imgen.metrics.swd import _blur, multiscale_swd
 from imgen.models import build_model
 from imgen.tasks import explore as task
 from imgen.tasks.explore import ExploreState, Explorer
@@ -64,7 +64,7 @@ def test_swd_ranks_a_blurred_copy_behind_another_sample_of_the_same_kind():
 
 # ---------------------------------------------------------------------------------------------- data
 def test_emoji_hold_out_is_a_fixed_tenth(tmp_path):
-    from imgen.training.train_gan import split_files
+    from imgen.datasets.faces import split_files
     folder = tmp_path / "emoji" / "noto72"
     folder.mkdir(parents=True)
     for i in range(50):
@@ -202,7 +202,7 @@ def test_shipped_kaokore_gan_is_far_better_than_the_old_cpu_model(shared_data):
     samples, and FID only grows as samples get fewer)."""
     from imgen.evaluation.gan import CLASSIFIER, embed, fid, generate
     from imgen.store import load
-    from imgen.training.train_gan import load_set, split_files
+    from imgen.datasets.faces import load_set, split_files
     ex = _shipped("kaokore-gan")
     train = load_set(split_files(shared_data, "kaokore")[0])
     clf = load(CLASSIFIER, device="cpu")
@@ -221,7 +221,7 @@ def test_shipped_samples_are_deterministic(name):
 
 def test_shipped_vae_reconstructs_held_out_faces_far_better_than_the_mean_face(shared_data):
     from imgen.evaluation.projection import _psnr
-    from imgen.training.train_gan import load_set, split_files
+    from imgen.datasets.faces import load_set, split_files
     ex = _shipped("kaokore-vae")
     train, held = split_files(shared_data, "kaokore")
     faces = load_set(held[::100]).permute(0, 2, 3, 1).numpy()
@@ -231,7 +231,7 @@ def test_shipped_vae_reconstructs_held_out_faces_far_better_than_the_mean_face(s
 
 
 def test_shipped_encoder_beats_the_average_start_at_the_same_step_count(shared_data):
-    from imgen.training.train_gan import load_set, split_files
+    from imgen.datasets.faces import load_set, split_files
     ex = _shipped("kaokore-gan")
     if not ex.can_encode:
         pytest.skip("no encoder for kaokore-gan is installed")
@@ -244,7 +244,7 @@ def test_shipped_encoder_beats_the_average_start_at_the_same_step_count(shared_d
 def test_cli_project_writes_a_png_that_carries_the_state(vae, tmp_path):
     from imgen.cli import main
     from imgen.store import Store, set_default_store
-    from imgen.training.export import export_safetensors
+    from imgen.store import export_safetensors
     store = Store(weights_dir=tmp_path / "w", registry_path=tmp_path / "w" / "registry.json")
     sha = export_safetensors(vae, "latent_vae", tmp_path / "w" / "tiny-vae.safetensors", extra={"w_avg": "computed"})
     store.update_entry("tiny-vae", task="explore", arch="latent_vae", file="tiny-vae.safetensors", sha256=sha,

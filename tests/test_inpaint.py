@@ -26,7 +26,7 @@ from imgen.tasks.inpaint import (NetworkInpainter, crop_regions, feather_weight,
                                  mask_from_editor, prepare_mask)
 from imgen.training import train_inpaint
 from imgen.training.loop import load_checkpoint
-from imgen.training.masks import MaskGenerator
+from imgen.datasets.masks import MaskGenerator
 
 TINY = {"widths": [8, 16, 32], "blocks": 1}
 TINY_JSON = json.dumps(TINY)

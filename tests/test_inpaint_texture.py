@@ -12,7 +12,7 @@ from imgen.evaluation.texture import TextureStats
 from imgen.models import build_model
 from imgen.tasks.inpaint import TextureInpainter, get_inpainter, inpaint_image
 from imgen.tasks.patchmatch import exemplar_fill, patchmatch
-from imgen.training.masks import object_dev_mask, object_mask
+from imgen.datasets.masks import object_dev_mask, object_mask
 
 PLACES = "eval/inpaint/places2_512_freeform"
 

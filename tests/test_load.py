@@ -32,7 +32,7 @@ def explorer_installed(tmp_path):
     from imgen.models import build_model
     from imgen.store import default_store, Store, set_default_store
     from imgen.tasks import explore
-    from imgen.training.export import export_safetensors
+    from imgen.store import export_safetensors
     from imgen.training.export_gan import compute_directions
     real = default_store()
     w = tmp_path / "weights"

@@ -17,7 +17,7 @@ from hub_server import FakeHub
 from imgen import store as store_mod
 from imgen.models import build_model
 from imgen.store import ModelEntry, Store, StoreError
-from imgen.training.export import export_safetensors
+from imgen.store import export_safetensors
 
 TINY = {"widths": [4, 8], "blocks": 1}
 REPO = "imgen-project/imgen-weights-test"

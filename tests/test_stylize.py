@@ -60,7 +60,7 @@ def tiny_gen():
 @pytest.fixture(scope="module")
 def tiny_store(tiny_gen, tmp_path_factory):
     """The tiny generator registered as "tiny-style" (task stylize) in a temporary store."""
-    from imgen.training.export import export_safetensors
+    from imgen.store import export_safetensors
     w = tmp_path_factory.mktemp("w")
     store = store_mod.Store(weights_dir=w, registry_path=w / "registry.json")
     sha = export_safetensors(tiny_gen, "stylize_net", w / "tiny.safetensors")

@@ -14,8 +14,10 @@ import torch
 from PIL import Image
 
 from imgen.cli import main as cli
-from imgen.training import loop, packs, train_gan, train_inpaint
-from imgen.training.data import PatchSampler, list_images, shrink_to_long_side
+from imgen.datasets import faces
+from imgen.training import loop, packs, train_inpaint
+from imgen.datasets.folders import list_images, shrink_to_long_side
+from imgen.training.data import PatchSampler
 from imgen.training.loop import RunClock, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,8 +233,8 @@ def test_gan_pack_is_the_training_set_at_64px_and_deterministic(data, tmp_path):
         packs.build_pack("gan", data, one, data_set=name)
         packs.build_pack("gan", data, two, data_set=name)
         assert _tree(one) == _tree(two)                                  # deterministic, byte for byte
-        a = train_gan.load_set(train_gan.training_files(data, name))
-        b = train_gan.load_set(train_gan.training_files(one, name))
+        a = faces.load_set(faces.training_files(data, name))
+        b = faces.load_set(faces.training_files(one, name))
         assert torch.equal(a, b)
     assert len(list((tmp_path / "kaokore1/faces/kaokore128").iterdir())) == 3     # dev_/test_ left out
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from ..image_io import load_image
 from ..tasks.denoise import denoise_array, get_denoiser, to_uint8
-from ..training.data import list_images
-from .metrics import psnr, ssim
+from ..datasets.folders import list_images
+from ..metrics.fidelity import psnr, ssim
 
 
 def protocol_noise(k: int, shape: tuple[int, ...], sigma: float) -> np.ndarray:

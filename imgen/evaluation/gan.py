@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..models import build_model
-from .swd import multiscale_swd
+from ..metrics.swd import multiscale_swd
 
-from ..training.train_gan import DATA
+from ..datasets.folders import DATA
 CLASSIFIER = "kaokore-classifier"
 
 
@@ -40,8 +40,8 @@ def _unit(u8: torch.Tensor) -> torch.Tensor:
 def train_classifier(out: Path, data: Path = DATA, epochs: int = 8, batch: int = 64, seed: int = 0,
                      widths=(16, 32, 64, 128)) -> dict:
     """Train the label classifier on the train split; report held-out accuracy; export to ``out``."""
-    from ..training.export import export_safetensors
-    from ..training.train_gan import load_set, split_files
+    from ..store import export_safetensors
+    from ..datasets.faces import load_set, split_files
     torch.manual_seed(seed)
     train, held = split_files(data, "kaokore")
     classes = sorted({kaokore_label(p) for p in train})
@@ -172,7 +172,7 @@ def evaluate(model: str | Path, reference: list[str | Path] | None = None, n: in
     - FID / KID (KaoKore only): ``n`` samples against the training split in the classifier's feature space;
       floor = held-out vs training.
     """
-    from ..training.train_gan import load_set, split_files
+    from ..datasets.faces import load_set, split_files
     train, held = split_files(data, data_set)
     x_train, x_held = load_set(train), load_set(held)
     n_held = len(held)

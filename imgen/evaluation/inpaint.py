@@ -9,7 +9,7 @@ a warm-up call (model load, ONNX export). OpenCV Telea (r = 5) gives 22.77 dB / 
 
 Texture inside the hole: ``grad_ratio`` and ``texture_swd`` (see :mod:`imgen.evaluation.texture`). With
 ``masks="objects"`` the folder's own masks are replaced by the object-mask development set (one silhouette per
-photo at 5-25 % of the area, seed fixed: :func:`imgen.training.masks.object_dev_mask`).
+photo at 5-25 % of the area, seed fixed: :func:`imgen.datasets.masks.object_dev_mask`).
 
 Also: speed against the FFDNet reference at 512 x 512 (interleaved, one process) and the 12 MP timing.
 """
@@ -29,9 +29,9 @@ from PIL import Image
 
 from ..image_io import load_image
 from ..tasks.inpaint import get_inpainter, inpaint_image, load_mask
-from ..training.data import IMAGE_SUFFIXES
-from ..training.masks import object_dev_mask
-from .metrics import psnr, ssim
+from ..datasets.folders import IMAGE_SUFFIXES
+from ..datasets.masks import object_dev_mask
+from ..metrics.fidelity import psnr, ssim
 from .texture import TextureStats
 
 MASK_SETS = ("objects",)
@@ -283,7 +283,7 @@ def method_timing(size: int = 512, models: tuple = ("net-patchmatch", "inpaint-n
     textured, photo-like image with a free-form mask of about ``hole_share`` (LaMa strokes, seed 0): medians of
     ``repeats`` runs after a warm-up, interleaved. Methods that need an unregistered network are left out."""
     from ..store import StoreError
-    from ..training.masks import MaskGenerator
+    from ..datasets.masks import MaskGenerator
     rng = np.random.default_rng(0)
     coarse = cv2.resize(rng.integers(30, 230, (8, 8, 3)).astype(np.uint8), (size, size), interpolation=cv2.INTER_CUBIC)
     img = np.clip(coarse + cv2.GaussianBlur(rng.normal(0, 25, (size, size, 3)), (0, 0), 1.0), 0, 255).astype(np.uint8)

@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from ..training.train_gan import DATA, load_set, split_files
+from ..datasets.faces import load_set, split_files
+from ..datasets.folders import DATA
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import torch
 from ..image_io import load_image, pad_to_multiple
 from ..models.ffdnet import FFDNet
 from ..runtime import OnnxModule
-from ..training.data import list_images
+from ..datasets.folders import list_images
 
 
 def _median_time(fn, repeats: int) -> float:

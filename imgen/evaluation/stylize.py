@@ -37,8 +37,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..image_io import load_image
-from ..training.data import list_images
-from .metrics import ssim
+from ..datasets.folders import list_images
+from ..metrics.fidelity import ssim
 
 PAINTINGS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "paintings" / "titian"
 GRAM_SIDE = 256

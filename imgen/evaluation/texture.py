@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .swd import normalise_patches, sliced_wasserstein
+from ..metrics.swd import normalise_patches, sliced_wasserstein
 
 LEVELS = 3
 PATCH = 7

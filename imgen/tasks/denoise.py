@@ -202,7 +202,7 @@ class SyntheticNoiseTrial:
 def denoise_with_synthetic_noise(image, noise_sigma: float, sigma: float | str = "auto", seed: int = 0,
                                  **kwargs) -> SyntheticNoiseTrial:
     """The "try it" flow: add noise of ``noise_sigma`` to a clean image, denoise, score both against it."""
-    from ..evaluation.metrics import psnr
+    from ..metrics.fidelity import psnr
     try:
         noise_sigma = float(noise_sigma)
     except (TypeError, ValueError):

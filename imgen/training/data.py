@@ -1,22 +1,12 @@
-"""Image-folder data for training: images held in memory, random crops, flips and 90-degree turns."""
+"""Patches for training: images held in memory, random crops, flips and 90-degree turns."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-def list_images(folders: Iterable[str | Path]) -> list[Path]:
-    """Every image file directly inside the given folders, sorted by name within each folder."""
-    out: list[Path] = []
-    for folder in folders:
-        out += sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    return out
 
 
 class PatchSampler:
@@ -56,20 +46,3 @@ class PatchSampler:
                 crop = crop[:, ::-1]
             out[i] = np.rot90(crop, k=int(rng.integers(4)))
         return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
-
-
-def shrink_to_long_side(a: np.ndarray, side: int) -> np.ndarray:
-    """``a`` (H, W[, C] uint8) resized with area averaging so its long side is at most ``side`` (else as is)."""
-    h, w = a.shape[:2]
-    if max(h, w) <= side:
-        return a
-    s = side / max(h, w)
-    return cv2.resize(a, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-
-
-def square_rgb(path: str | Path, size: int) -> np.ndarray:
-    """An image as (size, size, 3) uint8 RGB: transparency composited on white, then area-resized."""
-    from ..image_io import load_image
-    a = np.asarray(load_image(path, mode="RGBA"), np.float32)
-    rgb = a[..., :3] * (a[..., 3:] / 255) + 255 * (1 - a[..., 3:] / 255)
-    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA).round().clip(0, 255).astype(np.uint8)

@@ -17,27 +17,15 @@ from pathlib import Path
 
 import torch
 
-from ..models import build_model
-from .export_gan import SET_INFO, WEIGHTS, _eval_lines, directions_sheet
-from .loop import load_checkpoint
+from .export_gan import SET_INFO, _eval_lines, directions_sheet, set_facts
+from .loop import compute_line
+from .release import Release, load_run, publish, weights_folder
 
-VAE_TRAINING = ("- command: `{cmd}`\n- steps: {step} (batch {batch}, 64x64, horizontal flips), {wall:.0f} min wall "
-                "clock on a 2-core CPU (1 training thread, the other core shared with other work; no GPU)\n"
+VAE_TRAINING = ("- command: `{cmd}`\n- steps: {step} (batch {batch}, 64x64, horizontal flips)\n"
+                "- compute: {compute}\n"
                 "- loss: L1 + {w_ssim} x (1 - SSIM) + KL x {kl} per pixel value (KL ramped up over the first "
                 "{kl_warmup:.0%} of the run); Adam lr {lr}, warm-up then cosine over the wall-clock budget; "
                 "EMA {ema} (shipped)")
-
-
-def _load_run(run_dir: Path, arch: str):
-    ckpt = load_checkpoint(run_dir / "ckpt.pt")
-    if ckpt is None:
-        raise SystemExit(f"no checkpoint in {run_dir}")
-    model = build_model(arch, json.loads(ckpt["config"]))
-    missing, unexpected = model.load_state_dict(ckpt["ema"], strict=False)
-    buffers = {name for name, _ in model.named_buffers()}
-    if unexpected or set(missing) - buffers:  # buffers the export sets (e.g. a VAE's sampling basis) may be new
-        raise SystemExit(f"{run_dir}: checkpoint does not fit {arch} (missing {missing}, unexpected {unexpected})")
-    return model.eval().requires_grad_(False), ckpt, json.loads((run_dir / "args.json").read_text())
 
 
 @torch.no_grad()
@@ -77,20 +65,18 @@ def _projection_lines(report: dict) -> str:
     return "```\n" + format_table(report) + "\n```" + (f"\n\nCommand: `{report['command']}`" if report.get("command") else "")
 
 
-def export_vae(run_dir: Path, name: str, weights_dir: Path = WEIGHTS, eval_report: dict | None = None,
+def export_vae(run_dir: Path, name: str, weights_dir: Path | None = None, eval_report: dict | None = None,
                projection: dict | None = None, labels: list[str] | None = None, sheets: Path | None = None,
                history: str | None = None) -> str:
-    from ..store import update_entry
-    from .export import export_safetensors, write_model_card
-    from .train_gan import DATA, load_set, split_files
-    vae, ckpt, args = _load_run(run_dir, "latent_vae")
+    from ..datasets.faces import load_set, split_files
+    from ..datasets.folders import DATA
+    run = load_run(run_dir, "latent_vae")
+    vae, ckpt, args = run.model, run.ckpt, run.args
     if labels is not None:
         vae.config.direction_labels = tuple(str(x) for x in labels)
     train, held = split_files(Path(args.get("data", DATA)), "kaokore")
     pca = vae_directions(vae, load_set(train))
-    file = f"{name}.safetensors"
-    sha = export_safetensors(vae, "latent_vae", weights_dir / file,
-                             extra={"step": ckpt["step"], "set": "kaokore", "w_avg": "computed", **pca})
+    weights_dir = weights_folder(weights_dir)
     directions_sheet(vae, weights_dir / f"{name}-directions.png")
     reconstruction_sheet(vae, load_set(held[::max(1, len(held) // 16)]), weights_dir / f"{name}-reconstructions.png")
     sheet_md = ""
@@ -101,7 +87,7 @@ def export_vae(run_dir: Path, name: str, weights_dir: Path = WEIGHTS, eval_repor
     info = SET_INFO["kaokore"]
     config = vae.config.to_dict()
     n_params = sum(p.numel() for p in vae.parameters())
-    cmd = f"python -m imgen train vae --out {run_dir} --minutes {args['minutes']} --batch {args['batch']}"
+    cmd = f"python -m imgen train vae --out {run_dir} {run.budget} --batch {args['batch']}"
     names = config.get("direction_labels") or []
     dir_lines = [f"- {k + 1}: {names[k] if k < len(names) and names[k] else '(unnamed)'} "
                  f"({pca['explained_variance'][k]:.1%} of the posterior means' variance)" for k in range(8)]
@@ -110,64 +96,55 @@ def export_vae(run_dir: Path, name: str, weights_dir: Path = WEIGHTS, eval_repor
         quality.append("Reconstruction (posterior mean, one encoder pass) of held-out faces:\n\n" + _projection_lines(projection))
     if eval_report:
         quality.append("Samples, beside the GAN (same command, same run):\n\n" + _eval_lines(eval_report))
-    write_model_card(weights_dir / f"{name}.md", {
-        "title": f"{name}: a variational autoencoder for {info['title']} (64x64), explorable like the GAN",
-        "licence": info["licence"], "tags": ["unconditional-image-generation", "vae", "imgen"],
-        "datasets": [info["data"]],
-        "summary": (f"A {n_params / 1e6:.2f} M-parameter convolutional VAE (config `{json.dumps(config, ensure_ascii=False)}`): "
+    return publish(Release(
+        name=name, task="explore", arch="latent_vae", model=vae, config=config,
+        metadata={"step": ckpt["step"], "set": "kaokore", "w_avg": "computed", **pca},
+        title=f"{name}: a variational autoencoder for {info['title']} (64x64), explorable like the GAN",
+        tags=["unconditional-image-generation", "vae", "imgen"], **set_facts(info),
+        summary=(f"A {n_params / 1e6:.2f} M-parameter convolutional VAE (config `{json.dumps(config, ensure_ascii=False)}`): "
                     "an encoder (residual blocks, stride-2 convolutions to 4x4, a linear layer to the mean and "
                     "log-variance of z) and a decoder (nearest-neighbour upsampling and residual blocks back to "
                     "64x64). In the Explore tab it takes the GAN's controls: a seed draws a latent from a Gaussian "
                     "fitted to the training faces' latent means (`w_avg`, `latent_basis`), ψ is the temperature, the sliders move along the principal directions of the training faces' latent "
                     "means (`directions`, `direction_std`), and a picture is encoded in one pass."),
-        "sections": {
+        sections={
             "Training data and licence": info["licence_note"],
-            "Training": VAE_TRAINING.format(cmd=cmd, step=ckpt["step"], wall=ckpt["seconds"] / 60, **args),
+            "Training": VAE_TRAINING.format(cmd=cmd, step=ckpt["step"], compute=compute_line(ckpt, args), **args),
             "Quality": "\n\n".join(quality) or "Not evaluated yet.",
             "Directions": ("\n".join(dir_lines) + f"\n\nRows: directions 1-8; columns: -3, -1.5, 0, +1.5, +3 σ for "
                            f"seeds 0, 1, 2 (ψ 0.7).\n\n![directions]({name}-directions.png)"),
             "Sheets": (sheet_md + f"Held-out faces (top) and their reconstructions (bottom):\n\n"
                        f"![reconstructions]({name}-reconstructions.png)"),
             **({"Run history": history} if history else {}),
-        },
-    })
-    update_entry(name, task="explore", arch="latent_vae", config=config, file=file, sha256=sha,
-                 licence=info["licence"], data=info["data"], card=f"{name}.md")
-    return sha
+        }), weights_dir)
 
 
-def export_encoder(run_dir: Path, name: str, weights_dir: Path = WEIGHTS, projection: dict | None = None) -> str:
-    from ..store import update_entry
-    from .export import export_safetensors, write_model_card
+def export_encoder(run_dir: Path, name: str, weights_dir: Path | None = None, projection: dict | None = None) -> str:
     from ..tasks.explore import ENCODER_TASK
-    enc, ckpt, args = _load_run(run_dir, "latent_encoder")
-    file = f"{name}.safetensors"
-    sha = export_safetensors(enc, "latent_encoder", weights_dir / file, extra={"step": ckpt["step"]})
+    run = load_run(run_dir, "latent_encoder")
+    enc, ckpt, args = run.model, run.ckpt, run.args
     info = SET_INFO["kaokore"]
     config = enc.config.to_dict()
     n_params = sum(p.numel() for p in enc.parameters())
     cmd = (f"python -m imgen train encoder --generator {args['generator']} --out {run_dir} "
-           f"--minutes {args['minutes']} --batch {args['batch']}")
-    write_model_card(weights_dir / f"{name}.md", {
-        "title": f"{name}: picture -> w for {args['generator']} (the first guess of a projection)",
-        "licence": info["licence"], "tags": ["gan-inversion", "imgen"], "datasets": [info["data"]],
-        "summary": (f"A {n_params / 1e6:.2f} M-parameter convolutional encoder (config `{json.dumps(config)}`) that "
+           f"{run.budget} --batch {args['batch']}")
+    return publish(Release(
+        name=name, task=ENCODER_TASK, arch="latent_encoder", model=enc, config=config,
+        metadata={"step": ckpt["step"]},
+        title=f"{name}: picture -> w for {args['generator']} (the first guess of a projection)",
+        tags=["gan-inversion", "imgen"], **set_facts(info),
+        summary=(f"A {n_params / 1e6:.2f} M-parameter convolutional encoder (config `{json.dumps(config)}`) that "
                     f"maps a 64x64 picture to the w space of `{args['generator']}` in one pass. The Explore tab "
                     "shows its reconstruction at once and then refines w by optimisation."),
-        "sections": {
+        sections={
             "Training data and licence": info["licence_note"],
-            "Training": (f"- command: `{cmd}`\n- steps: {ckpt['step']} in {ckpt['seconds'] / 60:.0f} min wall clock "
-                         "on a 2-core CPU shared with other jobs (one training thread; no GPU)\n"
+            "Training": (f"- command: `{cmd}`\n- steps: {ckpt['step']}; compute: {compute_line(ckpt, args)}\n"
                          "- each step: {b} generated faces (ψ in [0.5, 1], random "
                          "direction offsets; loss on w and on pixels through the frozen generator) and {b} real "
                          "training faces (pixel loss through the generator: L1 + MSE at full and half "
                          "resolution)".format(b=args["batch"])),
             "Quality": _projection_lines(projection) if projection else "Not evaluated yet.",
-        },
-    })
-    update_entry(name, task=ENCODER_TASK, arch="latent_encoder", config=config, file=file, sha256=sha,
-                 licence=info["licence"], data=info["data"], card=f"{name}.md")
-    return sha
+        }), weights_dir)
 
 
 def _json(path: Path | None):
@@ -178,7 +155,7 @@ def vae_cli(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m imgen export vae")
     ap.add_argument("--run", type=Path, default=Path("runs/vae-kaokore"))
     ap.add_argument("--name", default="kaokore-vae")
-    ap.add_argument("--weights", type=Path, default=WEIGHTS)
+    ap.add_argument("--weights", type=Path, default=None, help="default: weights/ (or IMGEN_WEIGHTS_DIR)")
     ap.add_argument("--eval", type=Path, default=None, help="an `eval gan` JSON report for the card")
     ap.add_argument("--projection", type=Path, default=None, help="an `eval projection` JSON report for the card")
     ap.add_argument("--sheets", type=Path, default=None, help="folder with samples.png from `eval gan`")
@@ -193,7 +170,7 @@ def encoder_cli(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m imgen export encoder")
     ap.add_argument("--run", type=Path, default=Path("runs/encoder-kaokore"))
     ap.add_argument("--name", default="kaokore-gan-encoder")
-    ap.add_argument("--weights", type=Path, default=WEIGHTS)
+    ap.add_argument("--weights", type=Path, default=None, help="default: weights/ (or IMGEN_WEIGHTS_DIR)")
     ap.add_argument("--projection", type=Path, default=None, help="an `eval projection` JSON report for the card")
     a = ap.parse_args(argv)
     print(export_encoder(a.run, a.name, a.weights, _json(a.projection)))

@@ -19,7 +19,6 @@ import torch
 from ..models import build_model
 from .loop import compute_line, load_checkpoint
 
-WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 SET_INFO = {
     "kaokore": {"title": "KaoKore faces", "licence": "cc-by-sa-4.0",
                 "data": "KaoKore (faces cropped from Japanese pre-modern artworks), train split, 5 848 faces",
@@ -58,6 +57,12 @@ def directions_sheet(G, path: Path, seeds=(0, 1, 2), values=(-3, -1.5, 0, 1.5, 3
                 rows.append(ex.image(ExploreState(seed=s, psi=psi, directions=d)))
     cols = len(seeds) * len(values)
     upscale(tile(np.stack(rows), cols=cols, gap=2), 2 * (64 + 2) * cols).save(path)
+
+
+def set_facts(info: dict) -> dict:
+    """The Release fields a data set decides: its licence (card and registry) and data lines."""
+    return {"licence": info["licence"], "registry_licence": info["licence"], "data": info["data"],
+            "datasets": [info["data"]]}
 
 
 def load_source(run_dir: Path | None, snapshot: Path | None) -> dict:
@@ -101,7 +106,7 @@ def _eval_lines(eval_report: dict) -> str:
     return "\n".join(lines)
 
 
-def export(run_dir: Path | None, name: str, weights_dir: Path = WEIGHTS, eval_report: dict | None = None,
+def export(run_dir: Path | None, name: str, weights_dir: Path | None = None, eval_report: dict | None = None,
            labels: list[str] | None = None, sheets: Path | None = None, snapshot: Path | None = None,
            training_text: str | None = None, history: str | None = None) -> str:
     """Weights, directions sheet, card and registry entry for a trained GAN.
@@ -109,8 +114,8 @@ def export(run_dir: Path | None, name: str, weights_dir: Path = WEIGHTS, eval_re
     ``training_text`` replaces the card's generated Training section (e.g. for a run made elsewhere: hardware,
     wall time, command, data preparation); ``history`` adds a Run history section.
     """
-    from ..store import update_entry
-    from .export import export_safetensors, write_model_card
+    from .release import Release, publish, weights_folder
+    weights_dir = weights_folder(weights_dir)
     src = load_source(run_dir, snapshot)
     config = src["config"]
     if labels is not None:
@@ -121,9 +126,6 @@ def export(run_dir: Path | None, name: str, weights_dir: Path = WEIGHTS, eval_re
     pca = compute_directions(G)
     data_set = src["set"]
     info = SET_INFO[data_set]
-    file = f"{name}.safetensors"
-    sha = export_safetensors(G, "latent_gan", weights_dir / file,
-                             extra={"step": src["step"], "set": data_set, "w_avg": "computed", **pca})
     directions_sheet(G, weights_dir / f"{name}-directions.png")
     args = src["args"]
     n_params = sum(p.numel() for p in G.parameters())
@@ -161,26 +163,23 @@ def export(run_dir: Path | None, name: str, weights_dir: Path = WEIGHTS, eval_re
     }
     if history:
         sections["Run history"] = history
-    write_model_card(weights_dir / f"{name}.md", {
-        "title": f"{name}: a latent-space explorer for {info['title']} (64x64 GAN with GANSpace directions)",
-        "licence": info["licence"], "tags": ["unconditional-image-generation", "gan", "imgen"],
-        "datasets": [info["data"]],
-        "summary": (f"A {n_params / 1e6:.2f} M-parameter generator (config `{json.dumps(config, ensure_ascii=False)}`): "
-                    "a 4-layer mapping network z -> w (as in StyleGAN) and a DCGAN-like synthesis network modulated "
-                    "by w at every block. Sampling uses the EMA weights, truncation around the mean w, and principal "
-                    "directions of w (GANSpace) stored in the file (`directions`, `direction_std`, `w_avg`)."),
-        "sections": sections,
-    })
-    update_entry(name, task="explore", arch="latent_gan", config=config, file=file, sha256=sha,
-                 licence=info["licence"], data=info["data"], card=f"{name}.md")
-    return sha
+    return publish(Release(
+        name=name, task="explore", arch="latent_gan", model=G, config=config,
+        metadata={"step": src["step"], "set": data_set, "w_avg": "computed", **pca},
+        title=f"{name}: a latent-space explorer for {info['title']} (64x64 GAN with GANSpace directions)",
+        tags=["unconditional-image-generation", "gan", "imgen"], **set_facts(info),
+        summary=(f"A {n_params / 1e6:.2f} M-parameter generator (config `{json.dumps(config, ensure_ascii=False)}`): "
+                 "a 4-layer mapping network z -> w (as in StyleGAN) and a DCGAN-like synthesis network modulated "
+                 "by w at every block. Sampling uses the EMA weights, truncation around the mean w, and principal "
+                 "directions of w (GANSpace) stored in the file (`directions`, `direction_std`, `w_avg`)."),
+        sections=sections), weights_dir)
 
 
 def cli(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m imgen export gan")
     ap.add_argument("--run", type=Path, default=Path("runs/gan-kaokore"))
     ap.add_argument("--name", default="kaokore-gan")
-    ap.add_argument("--weights", type=Path, default=WEIGHTS)
+    ap.add_argument("--weights", type=Path, default=None, help="default: weights/ (or IMGEN_WEIGHTS_DIR)")
     ap.add_argument("--eval", type=Path, default=None, help="an `eval gan` JSON report for the card")
     ap.add_argument("--sheets", type=Path, default=None, help="folder with samples.png / nearest.png from `eval gan`")
     ap.add_argument("--labels", nargs="*", default=None, help="names of directions 1..k ('' = unnamed)")

@@ -25,7 +25,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .data import list_images, shrink_to_long_side, square_rgb
+from ..datasets.folders import list_images, shrink_to_long_side, square_rgb
 
 QUALITIES = (95, 90, 85, 80, 75)
 
@@ -42,11 +42,11 @@ class Group:
 
 
 def _kaokore_training(files: list[Path]) -> list[Path]:
-    return [f for f in files if f.name.startswith("train_")]   # train_gan.split_files: dev_/test_ are held out
+    return [f for f in files if f.name.startswith("train_")]   # datasets.faces.split_files: dev_/test_ are held out
 
 
 # What each trainer reads (see its main()); the GAN's emoji pack keeps the held-out emoji, because the split
-# is computed over the folder's file names (train_gan.split_files), and they are 64-px PNGs (a few MB).
+# is computed over the folder's file names (datasets.faces.split_files), and they are 64-px PNGs (a few MB).
 PACKS: dict[str, list[Group]] = {
     "denoise": [Group("photos/cbsd432"), Group("photos/gray400", gray=True, may_reencode=False),
                 Group("photos/urban80")],

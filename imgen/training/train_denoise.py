@@ -26,11 +26,11 @@ from torch.nn.parallel import DistributedDataParallel
 from ..device import pick_device, configure_threads
 from ..image_io import load_image, pil_to_tensor, tensor_to_pil
 from ..models import build_model
-from .data import PatchSampler, list_images
+from ..datasets.folders import DATA, list_images
+from .data import PatchSampler
 from .loop import (EMA, MetricLog, RunClock, gather_rng_states, load_checkpoint, restore_rng_states, save_checkpoint,
                    setup_distributed, teardown_distributed, train_or_export, unwrap, write_run_args)
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 N_VAL = 8
 DEFAULT_STEPS = 20000
 
@@ -213,25 +213,16 @@ def _speed_lines(speed: dict | None) -> list[str]:
     return out
 
 
-def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | None = None) -> str:
+def export(run_dir: Path, weights_dir: Path | None = None, name: str = NAME, metrics: dict | None = None) -> str:
     """Export the EMA weights of ``run_dir/ckpt.pt`` to ``weights_dir/<name>.safetensors`` + card + registry."""
-    from ..models import build_model
-    from ..store import update_entry
-    from .export import export_safetensors, write_model_card
     from .loop import compute_line
+    from .release import Release, load_run, publish, weights_folder
+    weights_dir = weights_folder(weights_dir)
 
-    ckpt = load_checkpoint(run_dir / "ckpt.pt")
-    if ckpt is None:
-        raise SystemExit(f"no checkpoint in {run_dir}")
-    config = json.loads(ckpt["config"])
-    model = build_model("denoise_unet", config)
-    model.load_state_dict(ckpt["ema"])
-    args = json.loads((run_dir / "args.json").read_text())
-    file = f"{name}.safetensors"
-    sha = export_safetensors(model, "denoise_unet", weights_dir / file, extra={"step": ckpt["step"]})
-    n_params = sum(p.numel() for p in model.parameters())
-    budget = (f"--minutes {args['minutes']}" if float(args.get("minutes") or 0) else f"--steps {args.get('steps')}")
-    cmd = (f"python -m imgen train denoise --out runs/denoise {budget}"
+    run = load_run(run_dir, "denoise_unet")
+    ckpt, args = run.ckpt, run.args
+    n_params = sum(p.numel() for p in run.model.parameters())
+    cmd = (f"python -m imgen train denoise --out runs/denoise {run.budget}"
            f" --batch {args.get('batch')} --patch {args.get('patch')} --lr {args.get('lr')}")
     metrics_md = "Not evaluated yet." if not metrics else "\n".join(
         ["| set | sigma | PSNR (dB) | SSIM | s/MP |", "|---|---|---|---|---|"]
@@ -239,14 +230,16 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
            for m in metrics.get("reports", []) for r in m["results"]]
         + ["", "Command: `" + metrics.get("command", "") + "`"]
         + _speed_lines(metrics.get("speed")))
-    write_model_card(weights_dir / f"{name}.md", {
-        "title": f"{name}: fast non-blind Gaussian denoiser (colour + gray, sigma 0-75)",
-        "licence": "other", "tags": ["image-denoising", "imgen"],
-        "datasets": ["BSDS500 (CBSD432)", "Urban100 (images 21-100)", "gray400 (DnCNN training crops)"],
-        "summary": (f"A {n_params / 1e6:.2f} M-parameter residual U-Net behind a pixel-unshuffle front end "
-                    f"(config `{json.dumps(config)}`), with the noise level as an input map. "
-                    "Gray images run as three equal channels."),
-        "sections": {
+    return publish(Release(
+        name=name, task="denoise", arch="denoise_unet", model=run.model, metadata={"step": ckpt["step"]},
+        title=f"{name}: fast non-blind Gaussian denoiser (colour + gray, sigma 0-75)",
+        licence="other", registry_licence="other (non-commercial research and education; see card)",
+        data="BSDS500 CBSD432 + Urban100 21-100 + gray400", tags=["image-denoising", "imgen"],
+        datasets=["BSDS500 (CBSD432)", "Urban100 (images 21-100)", "gray400 (DnCNN training crops)"],
+        summary=(f"A {n_params / 1e6:.2f} M-parameter residual U-Net behind a pixel-unshuffle front end "
+                 f"(config `{json.dumps(run.config)}`), with the noise level as an input map. "
+                 "Gray images run as three equal channels."),
+        sections={
             "Training data and licence": LICENCE_NOTE,
             "Training": (f"- command: `{cmd}`\n- steps: {ckpt['step']} (batch {args.get('batch')} x "
                          f"{args.get('patch')}^2 patches, 20 % gray, sigma ~ U(0, {args.get('sigma_max')}))\n"
@@ -257,19 +250,14 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
                              "clean, on crops of CBSD68 (evaluation images, never trained on)."
                              if (weights_dir / f"{name}-sheet.png").exists() else
                              "Rows of noisy | denoised | clean (sigma 25) are written to `runs/denoise/samples/`."),
-        },
-    })
-    update_entry(name, task="denoise", arch="denoise_unet", config=config, file=file, sha256=sha,
-                 licence="other (non-commercial research and education; see card)",
-                 data="BSDS500 CBSD432 + Urban100 21-100 + gray400", card=f"{name}.md")
-    return sha
+        }), weights_dir)
 
 
 def export_cli(argv=None) -> None:
     """``python -m imgen export denoise --run DIR``: weights, card and registry entry from a run."""
     ap = argparse.ArgumentParser(prog="python -m imgen export denoise")
     ap.add_argument("--run", type=Path, default=Path("runs/denoise"))
-    ap.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[2] / "weights")
+    ap.add_argument("--weights", type=Path, default=None, help="default: weights/ (or IMGEN_WEIGHTS_DIR)")
     ap.add_argument("--name", default=NAME)
     ap.add_argument("--metrics", type=Path, default=None, help="JSON with {'reports': [...], 'command': ...}")
     a = ap.parse_args(argv)

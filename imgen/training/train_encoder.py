@@ -23,7 +23,9 @@ import torch.nn.functional as F
 
 from ..models import build_model
 from .loop import EMA, BudgetedRun, start_run, train_or_export
-from .train_gan import DATA, load_set, to_unit, training_files
+from ..datasets.faces import load_set, training_files
+from ..datasets.folders import DATA
+from .train_gan import to_unit
 
 
 def parse_args(argv=None):

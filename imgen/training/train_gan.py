@@ -20,20 +20,17 @@ import argparse
 import json
 import math
 import time
-import zlib
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..models import build_model
-from .data import list_images, square_rgb
+from ..datasets.faces import SETS, load_set, training_files
+from ..datasets.folders import DATA
 from .loop import (EMA, MetricLog, RunClock, load_checkpoint, r1_penalty, save_checkpoint, start_run, train_or_export,
                    write_run_args)
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-SETS = {"kaokore": "faces/kaokore128", "emoji": "emoji/noto72"}
 DEFAULT_STEPS = 5000
 
 
@@ -65,32 +62,6 @@ def parse_args(argv=None):
     if not args.steps and not args.minutes:
         args.steps = DEFAULT_STEPS
     return args
-
-
-def split_files(data: Path, name: str) -> tuple[list[Path], list[Path]]:
-    """(training, held-out) images of a set. KaoKore has its own splits (``train_`` vs ``dev_``/``test_``);
-    for the emoji, the 10 % of files with the lowest CRC32 of their name are held out (fixed, spread over the set)."""
-    files = list_images([data / SETS[name]])
-    if name == "kaokore":
-        held = {f for f in files if not f.name.startswith("train_")}
-    else:
-        held = set(sorted(files, key=lambda f: (zlib.crc32(f.name.encode()), f.name))[:round(0.1 * len(files))])
-    return [f for f in files if f not in held], [f for f in files if f in held]
-
-
-def training_files(data: Path, name: str) -> list[Path]:
-    files = split_files(data, name)[0]
-    if not files:
-        raise SystemExit(f"no training images in {data / SETS[name]}")
-    return files
-
-
-def load_set(files: list[Path], size: int = 64) -> torch.Tensor:
-    """All images as one uint8 tensor (N, 3, size, size); RGBA (emoji) is composited on white."""
-    out = np.empty((len(files), size, size, 3), np.uint8)
-    for i, f in enumerate(files):
-        out[i] = square_rgb(f, size)
-    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
 # ---- DiffAugment (differentiable; the same policy for real and fake)

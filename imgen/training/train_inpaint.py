@@ -12,7 +12,7 @@ masks in N worker processes (:class:`TrainingBatches`), so a GPU step does not w
 
 Each step draws random square crops (side drawn per step
 from ``--crop-min``..``--crop-max`` in steps of 32; scale jitter; horizontal flips) from CBSD432 + Urban100
-and a fresh LaMa-style free-form mask per crop (:mod:`imgen.training.masks`, 5-50 % of the area).
+and a fresh LaMa-style free-form mask per crop (:mod:`imgen.datasets.masks`, 5-50 % of the area).
 
 Losses (LaMa's recipe without its ADE20k perceptual network, which is not available offline):
 L1 in the hole and on known pixels, an optional L1 between FFT magnitudes, and, from ``--adv-start`` on,
@@ -39,13 +39,12 @@ from torch.nn.parallel import DistributedDataParallel
 from ..device import configure_threads, pick_device
 from ..image_io import load_image, pil_to_tensor, tensor_to_pil
 from ..models import build_model
-from .data import list_images
+from ..datasets.folders import DATA, list_images
 from .loop import (EMA, MetricLog, RunClock, compute_line, gather_rng_states, load_checkpoint, r1_penalty,
                    restore_rng_states, save_checkpoint, setup_distributed, teardown_distributed, train_or_export,
                    unwrap, write_run_args)
-from .masks import MaskGenerator
+from ..datasets.masks import MaskGenerator
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 N_VAL = 8
 VAL_SIZE = 256
 DEFAULT_STEPS = 2000
@@ -203,7 +202,7 @@ def d_fake_loss(logits: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def validate(model, val: tuple[torch.Tensor, torch.Tensor], device) -> dict:
-    from ..evaluation.metrics import psnr, ssim
+    from ..metrics.fidelity import psnr, ssim
     images, masks = val
     pred = model(images.to(device), masks.to(device)).float().cpu()
     comp = pred * masks + images * (1 - masks)
@@ -404,7 +403,7 @@ def _metrics_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | None = None,
+def export(run_dir: Path, weights_dir: Path | None = None, name: str = NAME, metrics: dict | None = None,
            history: str | None = None) -> str:
     """Export the EMA generator of ``run_dir/ckpt.pt`` to ``weights_dir/<name>.safetensors`` + card + registry.
 
@@ -412,22 +411,13 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
     ``<name>-sheet.png``: 8 results on that report's evaluation images (masked input | result | original).
     ``history``: how the run really went (stops, resumes), for the card.
     """
-    from ..store import update_entry
-    from .export import export_safetensors, write_model_card
+    from .release import Release, load_run, publish, weights_folder
+    weights_dir = weights_folder(weights_dir)
 
-    ckpt = load_checkpoint(run_dir / "ckpt.pt")
-    if ckpt is None:
-        raise SystemExit(f"no checkpoint in {run_dir}")
-    config = json.loads(ckpt["config"])
-    model = build_model("inpaint_net", config)
-    model.load_state_dict(ckpt["ema"])
-    model.eval()
-    args = json.loads((run_dir / "args.json").read_text())
-    file = f"{name}.safetensors"
-    sha = export_safetensors(model, "inpaint_net", weights_dir / file, extra={"step": ckpt["step"]})
+    run = load_run(run_dir, "inpaint_net")
+    model, ckpt, args = run.model, run.ckpt, run.args
     n_params = sum(p.numel() for p in model.parameters())
-    budget = (f"--minutes {args['minutes']}" if float(args.get("minutes") or 0) else f"--steps {args.get('steps')}")
-    cmd = (f"python -m imgen train inpaint --out runs/inpaint {budget} "
+    cmd = (f"python -m imgen train inpaint --out runs/inpaint {run.budget} "
            f"--batch {args.get('batch')} --crop-min {args.get('crop_min')} --crop-max {args.get('crop_max')}")
     sheet_md = "Rows of masked input | output | target are written to `runs/inpaint/samples/` during training."
     if metrics:
@@ -439,15 +429,17 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
             results_sheet(model, data, weights_dir / f"{name}-sheet.png")
             sheet_md = (f"![masked input | result | original]({name}-sheet.png)\n\n"
                         f"Eight images of `{Path(data).name}` (masked input | result | original), made at export.")
-    write_model_card(weights_dir / f"{name}.md", {
-        "title": f"{name}: fast free-form inpainting on a CPU (LaMa-style fast Fourier convolutions)",
-        "licence": "other", "tags": ["image-inpainting", "imgen"],
-        "datasets": ["BSDS500 (CBSD432)", "Urban100 (images 21-100)"],
-        "summary": (f"A {n_params / 1e6:.2f} M-parameter generator (config `{json.dumps(config)}`): pixel-unshuffle "
-                    "front end, strided convolutions down to 1/8 scale, fast-Fourier-convolution residual blocks "
-                    "(global context at every block), nearest-neighbour upsampling with skips. Input: the photo "
-                    "with the hole zeroed + the mask; only the hole is pasted back."),
-        "sections": {
+    return publish(Release(
+        name=name, task="inpaint", arch="inpaint_net", model=model, metadata={"step": ckpt["step"]},
+        title=f"{name}: fast free-form inpainting on a CPU (LaMa-style fast Fourier convolutions)",
+        licence="other", registry_licence="other (non-commercial research and education; see card)",
+        data="BSDS500 CBSD432 + Urban100 21-100", tags=["image-inpainting", "imgen"],
+        datasets=["BSDS500 (CBSD432)", "Urban100 (images 21-100)"],
+        summary=(f"A {n_params / 1e6:.2f} M-parameter generator (config `{json.dumps(run.config)}`): pixel-unshuffle "
+                 "front end, strided convolutions down to 1/8 scale, fast-Fourier-convolution residual blocks "
+                 "(global context at every block), nearest-neighbour upsampling with skips. Input: the photo "
+                 "with the hole zeroed + the mask; only the hole is pasted back."),
+        sections={
             "Training data and licence": LICENCE_NOTE,
             "Training": (f"- command: `{cmd}`\n- steps: {ckpt['step']} (batch {args.get('batch')}, square crops "
                          f"{args.get('crop_min')}-{args.get('crop_max')} px with scale jitter and flips, LaMa-style "
@@ -462,19 +454,14 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
                          + (f"\n- history: {history}" if history else "")),
             "Metrics": _metrics_table(metrics or {}),
             "Sample sheet": sheet_md,
-        },
-    })
-    update_entry(name, task="inpaint", arch="inpaint_net", config=config, file=file, sha256=sha,
-                 licence="other (non-commercial research and education; see card)",
-                 data="BSDS500 CBSD432 + Urban100 21-100", card=f"{name}.md")
-    return sha
+        }), weights_dir)
 
 
 def export_cli(argv=None) -> None:
     """``python -m imgen export inpaint --run DIR``: weights, card and registry entry from a run."""
     ap = argparse.ArgumentParser(prog="python -m imgen export inpaint")
     ap.add_argument("--run", type=Path, default=Path("runs/inpaint"))
-    ap.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[2] / "weights")
+    ap.add_argument("--weights", type=Path, default=None, help="default: weights/ (or IMGEN_WEIGHTS_DIR)")
     ap.add_argument("--name", default=NAME)
     ap.add_argument("--metrics", type=Path, nargs="+", default=None,
                     help="`eval inpaint` JSON files (e.g. the network and telea), or {'reports': [...], 'command': ...}")

@@ -43,7 +43,7 @@ from ..device import configure_threads, pick_device
 from ..image_io import load_image, pil_to_tensor, tensor_to_pil
 from ..models import build_model
 from ..models.stylize_net import PatchSampleMLP, patch_nce_loss
-from .data import list_images
+from ..datasets.folders import list_images
 from .loop import EMA, MetricLog, cosine_lr, load_checkpoint, save_checkpoint
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -335,7 +335,8 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
     also writes ``<name>-sheet.png``: 8 photos before | after, and ``<name>-detail.png``: a full-resolution crop.
     ``history``: how the run really went when it was resumed with other arguments (goes into the card)."""
     from ..store import update_entry
-    from .export import export_safetensors, write_model_card
+    from ..store import export_safetensors
+    from .export import write_model_card
 
     ckpt = load_checkpoint(run_dir / "ckpt.pt")
     if ckpt is None:
