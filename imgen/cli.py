@@ -431,9 +431,6 @@ def cmd_bench(args) -> int:
         report = speed.denoise_vs_ffdnet(args.data, limit=args.limit or 8, repeats=args.repeats)
     elif args.what == "denoise-large":
         report = speed.denoise_large(args.width, args.height, source=args.source)
-    elif args.what == "explore":
-        from .evaluation.explore_speed import bench
-        report = bench(args.model or "kaokore-gan", repeats=max(args.repeats, 20))
     elif args.what == "inpaint":
         report = {"methods": inpaint.method_timing(args.size, repeats=args.repeats),
                   "generator_vs_ffdnet": inpaint.speed_vs_ffdnet(args.size, repeats=args.repeats)}
@@ -441,17 +438,11 @@ def cmd_bench(args) -> int:
         from .evaluation.stylize import bench
         report = bench(args.model, size=args.size, width=args.width, height=args.height,
                        max_side=args.max_side, repeats=max(args.repeats, 5))
-    elif args.what == "app":
-        from .evaluation.app_startup import measure
-        report = measure(warm_cache=args.warm)
     elif args.what == "cost":
         from .evaluation.cost import run_cost_bench
         report = run_cost_bench()
         for r in report["cases"]:
             print(f"{r['seconds']:7.2f} s  {r['bytes']:>9} B  {r['case']}: {r['outcome'][:110]}", file=sys.stderr)
-    elif args.what == "load":
-        from .evaluation.load_test import run_load_test
-        report = run_load_test(users=args.users, requests_per_user=args.requests, timeout_s=args.timeout)
     else:
         report = inpaint.large_image_timing(args.width, args.height, model=args.model, mode=args.mode,
                                             max_side=args.max_side, repeats=args.repeats)
@@ -615,9 +606,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", default=None, help="write the report here")
     s.set_defaults(func=cmd_eval)
 
-    s = sub.add_parser("bench", help="speed benchmarks on this machine (each model vs FFDNet; a 12 MP photo)")
-    s.add_argument("what", choices=["denoise", "denoise-large", "inpaint", "inpaint-large", "explore", "load", "stylize", "app",
-                                   "cost"])
+    s = sub.add_parser("bench", help="speed benchmarks on this machine (each model vs FFDNet; a 12 MP photo)",
+                       epilog="Harnesses of the whole app (start-up, load, Explore through the API) live outside the "
+                              "package: python -m benchmarks.app_startup | benchmarks.load_test | benchmarks.explore_speed")
+    s.add_argument("what", choices=["denoise", "denoise-large", "inpaint", "inpaint-large", "stylize", "cost"])
     s.add_argument("--data", default=None, help="denoise: folder of images to time on")
     s.add_argument("--limit", type=int, default=None)
     s.add_argument("--repeats", type=int, default=3)
@@ -626,13 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--height", type=int, default=3000)
     s.add_argument("--source", default=None, help="denoise-large: photo to upscale (default: a synthetic pattern)")
     s.add_argument("--model", default=None, help="inpaint-large: model name (default: the untrained default-config "
-                                                 "network); explore: the generator (default kaokore-gan)")
+                                                 "network)")
     s.add_argument("--mode", choices=["crop", "resize"], default="crop", help="inpaint-large")
     s.add_argument("--max-side", type=int, default=None, help="inpaint-large (default 512); stylize (default 768)")
-    s.add_argument("--warm", action="store_true", help="app: keep the ONNX cache (default: a cold, empty one)")
-    s.add_argument("--users", type=int, default=16, help="load: concurrent API clients")
-    s.add_argument("--requests", type=int, default=6, help="load: requests per client")
-    s.add_argument("--timeout", type=float, default=300, help="load: time limit of each phase, s")
     s.add_argument("--json", default=None)
     s.set_defaults(func=cmd_bench)
 

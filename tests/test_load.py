@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
 
-from imgen.evaluation.load_test import format_report, run_load_test  # noqa: E402
+from benchmarks.load_test import format_report, run_load_test  # noqa: E402
 from imgen.ui.explore_tab import model_names  # noqa: E402
 
 TINY_GAN = {"z_dim": 16, "w_dim": 16, "widths": [32, 16, 16, 8, 8], "n_directions": 6}

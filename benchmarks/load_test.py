@@ -2,7 +2,7 @@
 
 Run it::
 
-    python -m imgen bench load --users 16 --requests 6 --json out.json   # prints the report, writes JSON
+    python -m benchmarks.load_test --users 16 --requests 6 --json out.json   # prints the report, writes JSON
     IMGEN_LOAD_TEST=1 python -m pytest tests/test_load.py -s              # the full 16-user run as a test
     python -m pytest tests/test_load.py                                   # only the small smoke run (< 40 s)
 
@@ -105,7 +105,7 @@ class Inputs:
 
 
 def make_inputs(folder: Path) -> Inputs:
-    from ..ui.common import sample_image
+    from imgen.ui.common import sample_image
     photo = Image.open(sample_image("astronaut.png")).convert("RGB")   # 512 x 512
     folder.mkdir(parents=True, exist_ok=True)
     small = photo.crop((160, 40, 160 + SMALL, 40 + SMALL))
@@ -469,7 +469,7 @@ def _import_app():
     try:
         import app
     except ModuleNotFoundError as e:
-        root = Path(__file__).resolve().parents[2]
+        root = Path(__file__).resolve().parents[1]
         if e.name != "app" or not (root / "app.py").is_file():
             raise
         sys.path.insert(0, str(root))
@@ -577,3 +577,17 @@ def format_report(report: dict) -> str:
         lines.append(f"RSS: {r['before']} MiB before, {r['peak']} peak, {r['after']} after")
     lines.append("PASSED" if report["passed"] else "FAILED")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.load_test", description="bounded load test of the app")
+    ap.add_argument("--users", type=int, default=16, help="concurrent API clients")
+    ap.add_argument("--requests", type=int, default=6, help="requests per client")
+    ap.add_argument("--timeout", type=float, default=300, help="time limit of each phase, s")
+    ap.add_argument("--json", default=None, help="also write the report here")
+    a = ap.parse_args()
+    rep = run_load_test(users=a.users, requests_per_user=a.requests, timeout_s=a.timeout)
+    print(format_report(rep))
+    if a.json:
+        Path(a.json).write_text(json.dumps(rep, indent=2))

@@ -1,6 +1,6 @@
 """Cold start and memory of the real app process.
 
-    python -m imgen bench app [--json OUT]
+    python -m benchmarks.app_startup [--warm]
 
 Starts ``python app.py`` in a fresh process on a free 127.0.0.1 port, then measures: process start -> HTTP
 200; process start -> the first API request answered (``/denoise`` on a small photo, including the model
@@ -11,6 +11,7 @@ load and the one-time ONNX export when the cache is cold); then one request per 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
@@ -40,7 +41,7 @@ def _proc_status(pid: int) -> dict:
 def measure(warm_cache: bool = False, timeout: float = 120) -> dict:
     from PIL import Image
     from gradio_client import Client, handle_file
-    from ..ui.common import sample_image
+    from imgen.ui.common import sample_image
     port = _free_port()
     tmp = tempfile.mkdtemp(prefix="imgen-bench-app-")
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
@@ -51,12 +52,13 @@ def measure(warm_cache: bool = False, timeout: float = 120) -> dict:
     Image.open(sample_image("astronaut.png")).convert("RGB").resize((256, 256)).save(photo)
     url = f"http://127.0.0.1:{port}/"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    log = open(os.path.join(tmp, "app.log"), "wb")   # a file, not a pipe nobody reads (a full pipe blocks the app)
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"app exited: {proc.stderr.read().decode()[-2000:]}")
+                log.flush()
+                raise RuntimeError(f"app exited: {Path(tmp, 'app.log').read_text(errors='replace')[-2000:]}")
             try:
                 urllib.request.urlopen(url, timeout=1)
                 break
@@ -83,7 +85,7 @@ def measure(warm_cache: bool = False, timeout: float = 120) -> dict:
                       api_name="/inpaint")
             per_tab["/inpaint"] = round(time.perf_counter() - t, 2)
         if "/sample" in api:
-            from ..ui.explore_tab import N_SLIDERS, model_names
+            from imgen.ui.explore_tab import N_SLIDERS, model_names
             t = time.perf_counter()
             c.predict(model_names()[0], 1, 0, 0.7, *[0.0] * N_SLIDERS, api_name="/sample")
             per_tab["/sample"] = round(time.perf_counter() - t, 2)
@@ -102,7 +104,18 @@ def measure(warm_cache: bool = False, timeout: float = 120) -> dict:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     return {"http_up_s": round(http_up, 2), "first_request_answered_s": round(first, 2),
             "cache": "warm" if warm_cache else "cold (fresh IMGEN_CACHE: ONNX exports included)",
             "seconds_per_first_request": per_tab, "rss_mib_after_one_request_per_tab": round(mem.get("VmRSS", 0), 1),
             "peak_rss_mib": round(mem.get("VmHWM", 0), 1)}
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.app_startup", description="cold start and memory of app.py")
+    ap.add_argument("--warm", action="store_true", help="keep the ONNX cache (default: a cold, empty one)")
+    print(json.dumps(measure(warm_cache=ap.parse_args().warm), indent=2))

@@ -1,7 +1,7 @@
 """Explorer speed on this machine: one sample, a 16-image grid (the task module, median of many runs), and a
 slider change answered through the running app (gradio_client on 127.0.0.1; p50/p95 over many requests).
 
-    python -m imgen bench explore [--model kaokore-gan] [--repeats 50]
+    python -m benchmarks.explore_speed [--model kaokore-gan] [--repeats 50]
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _summary(ts: list[float]) -> dict:
 
 
 def task_speed(model: str = "kaokore-gan", repeats: int = 50) -> dict:
-    from ..tasks.explore import ExploreState, get_explorer
+    from imgen.tasks.explore import ExploreState, get_explorer
     ex = get_explorer(model, device="cpu")
     rng = np.random.default_rng(0)
     n_dirs = len(ex.std)
@@ -50,7 +50,7 @@ def app_speed(model: str = "kaokore-gan", requests: int = 50) -> dict:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import app
     from gradio_client import Client
-    from ..ui.explore_tab import N_SLIDERS
+    from imgen.ui.explore_tab import N_SLIDERS
     demo = app.build_demo()
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=None)
     try:
@@ -73,3 +73,14 @@ def app_speed(model: str = "kaokore-gan", requests: int = 50) -> dict:
 
 def bench(model: str = "kaokore-gan", repeats: int = 50) -> dict:
     return {"model": model, **task_speed(model, repeats), **app_speed(model, repeats)}
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.explore_speed",
+                                 description="one sample, a 16-grid and slider changes, in-process and through the app")
+    ap.add_argument("--model", default="kaokore-gan")
+    ap.add_argument("--repeats", type=int, default=50)
+    a = ap.parse_args()
+    print(json.dumps(bench(a.model, repeats=a.repeats), indent=2))
