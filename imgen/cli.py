@@ -246,8 +246,6 @@ def _write_json(path: str | None, report: dict) -> None:
 
 
 def cmd_eval(args) -> int:
-    if args.task in ("denoise", "inpaint") and not args.data:
-        raise SystemExit(f"eval {args.task} needs --data DIR")
     if args.task == "denoise":
         from .evaluation.denoise import evaluate_denoise, format_table
         from .store import StoreError
@@ -289,8 +287,6 @@ def eval_stylize(args) -> int:
     from .evaluation.stylize import PAINTINGS, evaluate_stylize, format_table
     from .store import StoreError
     from .tasks.stylize import trained_styles
-    if not args.data:
-        raise SystemExit("eval stylize needs --data DIR (photos never trained on, e.g. CBSD68)")
     model = args.model or next(iter(trained_styles()), None)
     try:
         report = evaluate_stylize(args.data, model=model, paintings=args.paintings or PAINTINGS,
@@ -426,8 +422,6 @@ def cmd_project(args) -> int:
 def cmd_bench(args) -> int:
     from .evaluation import inpaint, speed
     if args.what == "denoise":
-        if not args.data:
-            raise SystemExit("bench denoise needs --data DIR (images to time on)")
         report = speed.denoise_vs_ffdnet(args.data, limit=args.limit or 8, repeats=args.repeats)
     elif args.what == "denoise-large":
         report = speed.denoise_large(args.width, args.height, source=args.source)
@@ -573,56 +567,97 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_project)
 
-    s = sub.add_parser("eval", help="benchmark a model on an evaluation set (prints a table, writes JSON)")
-    s.add_argument("task", choices=["denoise", "inpaint", "gan", "projection", "stylize"])
-    s.add_argument("--data", default=None, help="folder of evaluation images (denoise, inpaint)")
-    s.add_argument("--reference", nargs="*", default=None,
-                   help="gan: more generators to compare (registry names or .safetensors files)")
-    s.add_argument("--set", choices=["kaokore", "emoji"], default="kaokore",
-                   help="gan: the data set the generators model (FID/KID only for kaokore; SWD for both)")
-    s.add_argument("--n", type=int, default=None,
-                   help="gan: samples per generator (default 5000); projection: faces projected step by step (default 32)")
-    s.add_argument("--steps", type=int, nargs="+", default=[0, 20, 100],
-                   help="projection: optimisation step counts to measure")
-    s.add_argument("--psi", type=float, default=1.0, help="gan: truncation of the samples")
-    s.add_argument("--sheets", default=None, help="gan: write samples.png and nearest.png here")
-    s.add_argument("--train-classifier", action="store_true", help="gan: (re)train the feature classifier")
-    s.add_argument("--epochs", type=int, default=8, help="gan --train-classifier: epochs")
-    s.add_argument("--sigma", type=float, nargs="+", default=[15, 25, 50], help="denoise: noise levels")
-    s.add_argument("--gray", action="store_true", help="denoise: evaluate on the gray channel")
-    s.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    s.add_argument("--model", default=None, help="model name, or a classical baseline (nlm, bm3d; inpaint: "
-                   "net-patchmatch (default), inpaint-net, patchmatch, telea, ns); "
-                   "inpaint: truth-blur:SIGMA scores the ground truth blurred by SIGMA px in the hole (a yardstick)")
-    s.add_argument("--mode", choices=["crop", "resize"], default="resize",
-                   help="inpaint: how the model is run (default resize: the whole image, at most --max-side px)")
-    s.add_argument("--masks", choices=["objects"], default=None,
-                   help="inpaint: replace the folder's masks/ by the object-mask development set (one silhouette "
-                        "per photo, 5-25 %% of the area, fixed seed)")
-    s.add_argument("--max-side", type=int, default=None, help="inpaint: processing size (default 512); "
-                                                              "stylize: the model's (default 768)")
-    s.add_argument("--paintings", default=None, help="stylize: the style target's paintings (default: Titian)")
-    s.add_argument("--strength", type=float, default=None, help="stylize: the model's strength (default 1)")
-    s.add_argument("--json", default=None, help="write the report here")
-    s.set_defaults(func=cmd_eval)
+    from .tasks.inpaint import MAX_SIDE as INPAINT_SIDE
+    from .tasks.stylize import DEFAULT_MAX_SIDE as STYLIZE_SIDE
+    s = sub.add_parser("eval", help="benchmark a model on an evaluation set (prints a table, writes JSON)",
+                       description="One evaluation per task; 'python -m imgen eval TASK --help' lists its options.")
+    tasks = s.add_subparsers(dest="task", metavar="TASK", required=True)
+
+    def task_parser(name: str, help_: str, data: str | None = None) -> argparse.ArgumentParser:
+        t = tasks.add_parser(name, help=help_)
+        if data:
+            t.add_argument("--data", required=True, help=data)
+            t.add_argument("--limit", type=int, default=None, help="use only the first N images")
+        t.add_argument("--json", default=None, help="write the report here")
+        t.set_defaults(func=cmd_eval)
+        return t
+
+    t = task_parser("denoise", "PSNR/SSIM at given noise levels (the published protocol)",
+                    data="folder of clean evaluation images (e.g. ../shared/data/eval/denoise/CBSD68)")
+    t.add_argument("--sigma", type=float, nargs="+", default=[15, 25, 50], help="noise levels (0..255 scale)")
+    t.add_argument("--gray", action="store_true", help="evaluate on the gray channel")
+    t.add_argument("--model", default=None, help="model name (default denoise-unet), or a classical baseline: nlm, bm3d")
+
+    t = task_parser("inpaint", "PSNR/SSIM and texture in the holes of an image + mask set",
+                    data="folder with images/ and masks/ (e.g. ../shared/data/eval/inpaint/places2_512_freeform)")
+    t.add_argument("--model", default=None, help="net-patchmatch (default), inpaint-net, patchmatch, telea, ns; "
+                                                 "truth-blur:SIGMA scores the ground truth blurred by SIGMA px in "
+                                                 "the hole (a yardstick)")
+    t.add_argument("--mode", choices=["crop", "resize"], default="resize",
+                   help="how the model is run (default resize: the whole image, at most --max-side px)")
+    t.add_argument("--masks", choices=["objects"], default=None,
+                   help="replace the folder's masks/ by the object-mask development set (one silhouette per photo, "
+                        "5-25 %% of the area, fixed seed)")
+    t.add_argument("--max-side", type=int, default=INPAINT_SIDE, help=f"processing size (default {INPAINT_SIDE})")
+
+    t = task_parser("stylize", "distance of the results to the paintings, and structure kept",
+                    data="photos never trained on (e.g. ../shared/data/eval/denoise/CBSD68)")
+    t.add_argument("--model", default=None, help="a trained style (default: the first one)")
+    t.add_argument("--paintings", default=None, help="the style target's paintings (default: Titian)")
+    t.add_argument("--strength", type=float, default=None, help="the model's strength (default 1)")
+    t.add_argument("--max-side", type=int, default=STYLIZE_SIDE, help=f"the model's processing size (default {STYLIZE_SIDE})")
+
+    t = task_parser("gan", "FID/KID (KaoKore) and multi-scale SWD of generators against held-out images")
+    t.add_argument("--model", default=None, help="the generator (default kaokore-gan)")
+    t.add_argument("--reference", nargs="*", default=None, help="more generators to compare (names or .safetensors)")
+    t.add_argument("--set", choices=["kaokore", "emoji"], default="kaokore",
+                   help="the data set the generators model (FID/KID only for kaokore; SWD for both)")
+    t.add_argument("--n", type=int, default=None, help="samples per generator (default 5000)")
+    t.add_argument("--psi", type=float, default=1.0, help="truncation of the samples")
+    t.add_argument("--sheets", default=None, help="write samples.png and nearest.png here")
+    t.add_argument("--train-classifier", action="store_true", help="(re)train the feature classifier")
+    t.add_argument("--epochs", type=int, default=8, help="--train-classifier: epochs")
+
+    t = task_parser("projection", "how well pictures are put into a generator's latent space")
+    t.add_argument("--model", default=None, help="the generator (default kaokore-gan)")
+    t.add_argument("--n", type=int, default=None, help="faces projected step by step (default 32)")
+    t.add_argument("--steps", type=int, nargs="+", default=[0, 20, 100], help="optimisation step counts to measure")
 
     s = sub.add_parser("bench", help="speed benchmarks on this machine (each model vs FFDNet; a 12 MP photo)",
                        epilog="Harnesses of the whole app (start-up, load, Explore through the API) live outside the "
                               "package: python -m benchmarks.app_startup | benchmarks.load_test | benchmarks.explore_speed")
-    s.add_argument("what", choices=["denoise", "denoise-large", "inpaint", "inpaint-large", "stylize", "cost"])
-    s.add_argument("--data", default=None, help="denoise: folder of images to time on")
-    s.add_argument("--limit", type=int, default=None)
-    s.add_argument("--repeats", type=int, default=3)
-    s.add_argument("--size", type=int, default=512, help="inpaint, stylize: image side")
-    s.add_argument("--width", type=int, default=4000)
-    s.add_argument("--height", type=int, default=3000)
-    s.add_argument("--source", default=None, help="denoise-large: photo to upscale (default: a synthetic pattern)")
-    s.add_argument("--model", default=None, help="inpaint-large: model name (default: the untrained default-config "
-                                                 "network)")
-    s.add_argument("--mode", choices=["crop", "resize"], default="crop", help="inpaint-large")
-    s.add_argument("--max-side", type=int, default=None, help="inpaint-large (default 512); stylize (default 768)")
-    s.add_argument("--json", default=None)
-    s.set_defaults(func=cmd_bench)
+    whats = s.add_subparsers(dest="what", metavar="WHAT", required=True)
+
+    def bench_parser(name: str, help_: str, repeats: int = 3) -> argparse.ArgumentParser:
+        b = whats.add_parser(name, help=help_)
+        b.add_argument("--repeats", type=int, default=repeats)
+        b.add_argument("--json", default=None, help="write the report here")
+        b.set_defaults(func=cmd_bench)
+        return b
+
+    def photo_size(b: argparse.ArgumentParser) -> None:
+        b.add_argument("--width", type=int, default=4000)
+        b.add_argument("--height", type=int, default=3000)
+
+    b = bench_parser("denoise", "denoise-unet against FFDNet on the same images, same runtime")
+    b.add_argument("--data", required=True, help="folder of images to time on")
+    b.add_argument("--limit", type=int, default=None)
+    b = bench_parser("denoise-large", "a 12 MP photo: time, tiles, peak RSS")
+    photo_size(b)
+    b.add_argument("--source", default=None, help="photo to upscale (default: a synthetic pattern)")
+    b = bench_parser("inpaint", "every method at one size, and the network against FFDNet's cost")
+    b.add_argument("--size", type=int, default=512, help="image side")
+    b = bench_parser("inpaint-large", "a 12 MP photo with a stroke: time and peak RSS")
+    photo_size(b)
+    b.add_argument("--model", default=None, help="model name (default: the untrained default-config network)")
+    b.add_argument("--mode", choices=["crop", "resize"], default="crop")
+    b.add_argument("--max-side", type=int, default=INPAINT_SIDE)
+    b = bench_parser("stylize", "512² and a 12 MP photo: time, peak RSS", repeats=5)
+    b.add_argument("--model", default=None)
+    b.add_argument("--size", type=int, default=512, help="image side")
+    photo_size(b)
+    b.add_argument("--max-side", type=int, default=STYLIZE_SIDE)
+    bench_parser("cost", "what each hostile or heavy request costs (seconds, bytes)")
 
     from .training.trainers import TRAINERS
     s = sub.add_parser("train", help="train a model: python -m imgen train TASK [--minutes M] [--data PACK] ...",
@@ -663,10 +698,8 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as e:
             print(f"{args.command}: --device: {e}", file=sys.stderr)
             return 2
-    if args.command == "eval":
+    if args.command == "eval" and args.task == "denoise":
         args.sigma = [int(s) if float(s).is_integer() else s for s in args.sigma]
-    if args.command in ("eval", "bench") and args.max_side is None:   # the processing size's default per task
-        args.max_side = 768 if "stylize" in (getattr(args, "task", None), getattr(args, "what", None)) else 512
     try:
         return args.func(args) or 0
     except OSError as e:  # an output folder that cannot be created, a full disk...: one line, no traceback

@@ -153,3 +153,16 @@ def test_onnx_export_leaves_the_shared_module_as_it_was():
     assert onnx_runner(conv, (torch.zeros(1, 3, 8, 8),), ["x"], "fp64 conv", torch.device("cpu"), "onnx") is not None
     assert conv.training and conv.weight.dtype == torch.float64
     assert all(torch.equal(v, before[k]) for k, v in conv.state_dict().items())
+
+
+def test_eval_and_bench_have_one_parser_per_task_with_the_tasks_defaults():
+    from imgen.cli import build_parser
+    from imgen.tasks import inpaint, stylize
+    p = build_parser()
+    assert p.parse_args(["eval", "inpaint", "--data", "d"]).max_side == inpaint.MAX_SIDE
+    assert p.parse_args(["eval", "stylize", "--data", "d"]).max_side == stylize.DEFAULT_MAX_SIDE
+    assert p.parse_args(["bench", "stylize"]).max_side == stylize.DEFAULT_MAX_SIDE
+    for argv in (["eval", "denoise"], ["eval", "denoise", "--data", "d", "--masks", "objects"],
+                 ["bench", "denoise"], ["bench", "inpaint", "--sigma", "25"]):
+        with pytest.raises(SystemExit):              # --data required; another task's option refused
+            p.parse_args(argv)
