@@ -60,3 +60,17 @@ def test_errors_reach_the_client_as_sentences(client):
     with pytest.raises(AppError, match="not a readable image"):
         client.predict(handle_file(__file__), "Auto", 25, False, 25, "Trained U-Net (imgen)", False,
                        api_name="/denoise")
+
+
+def test_user_errors_leave_no_traceback_in_the_server_log(client, capfd):
+    """A user's mistake is a sentence for them, not a traceback in the log (kept for real faults)."""
+    from gradio_client.exceptions import AppError
+    capfd.readouterr()
+    with pytest.raises(AppError, match="not a readable image"):      # raised by the handler
+        client.predict(handle_file(__file__), "Auto", 25, False, 25, "Trained U-Net (imgen)", False,
+                       api_name="/denoise")
+    with pytest.raises(AppError, match="must be a number"):           # raised while reading the inputs
+        client.predict(handle_file(sample_image("chelsea.png")), "Auto", "lots", False, 25,
+                       "Trained U-Net (imgen)", False, api_name="/denoise")
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err[-2000:]

@@ -5,7 +5,8 @@ import gradio as gr
 
 from ..image_io import load_image, open_image
 from ..tasks import denoise as task
-from .common import ImageUpload, NumberSlider, gpu, progress_callback, sample_image, save_png, user_errors
+from .common import (ImageUpload, NumberSlider, UserError, gpu, progress_callback, sample_image, save_png,
+                     user_errors)
 
 MODELS = {"Trained U-Net (imgen)": task.DEFAULT_MODEL, "OpenCV non-local means (classical)": "nlm"}
 
@@ -16,10 +17,10 @@ def denoise(image, noise_mode: str = "Auto", sigma: float = 25, add_noise: bool 
             model: str = "Trained U-Net (imgen)", gray: bool = False, progress=gr.Progress()):
     """Returns ((before, after) paths for the slider, after path for download, a Markdown report)."""
     if image is None:
-        raise gr.Error("Upload a photo first.")
+        raise UserError("Upload a photo first.")
     model_name = MODELS.get(model, model)
     if model_name not in MODELS.values():
-        raise gr.Error(f"Unknown model {model!r}; choose one of: {', '.join(MODELS)}.")
+        raise UserError(f"Unknown model {model!r}; choose one of: {', '.join(MODELS)}.")
     level = "auto" if str(noise_mode).lower() == "auto" else float(sigma)
     cb = progress_callback(progress, "Denoising")
     image = open_image(image)   # decoded once, here: the task and the "before" image share it

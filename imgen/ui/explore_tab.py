@@ -9,7 +9,7 @@ import numpy as np
 
 from ..store import StoreError, default_store
 from ..tasks import explore as task
-from .common import ImageUpload, NumberSlider, gpu, output_dir, sample_image, user_errors
+from .common import ImageUpload, NumberSlider, UserError, gpu, output_dir, sample_image, user_errors
 
 N_SLIDERS = 12
 EXAMPLES = [[0, 0, 0.7, 0, 0, 0], [7, 0.5, 0.7, 0, 0, 0], [42, 0, 1.0, 0, 0, 0], [3, 0, 0.5, 2.5, 0, 0],
@@ -38,7 +38,7 @@ def slider_labels(name: str) -> list[str]:
 
 def _explorer(name: str):
     if name not in model_names():
-        raise gr.Error(f"Unknown model {name!r}; choose one of: {', '.join(model_names()) or 'none installed'}.")
+        raise UserError(f"Unknown model {name!r}; choose one of: {', '.join(model_names()) or 'none installed'}.")
     return task.get_explorer(name)
 
 
@@ -103,7 +103,7 @@ def project(model: str, image, steps: float = 150, progress=gr.Progress()):
     """Yields (target as the model sees it, reconstruction), state JSON, projected w for the session, report:
     first the encoder's guess at once (when the model has an encoder), then the refined result."""
     if image is None:
-        raise gr.Error("Upload a picture to project first.")
+        raise UserError("Upload a picture to project first.")
     ex = _explorer(model)
     steps = int(steps)
     tgt = None
@@ -160,7 +160,7 @@ def apply_state(text: str):
     """State JSON -> the control values (model, seed, walk, psi, 12 directions, projected w)."""
     state = task.ExploreState.from_json(text or "")
     if state.model not in model_names():
-        raise gr.Error(f"The state names model {state.model!r}, which is not installed.")
+        raise UserError(f"The state names model {state.model!r}, which is not installed.")
     seed = state.seed
     base, walk = (seed, 0.0) if isinstance(seed, int) else (int(seed // 1), float(seed - seed // 1))
     dirs = (list(state.directions) + [0.0] * N_SLIDERS)[:N_SLIDERS]
@@ -170,7 +170,7 @@ def apply_state(text: str):
 @user_errors
 def state_from_file(path):
     if path is None:
-        raise gr.Error("Upload a PNG saved from this tab.")
+        raise UserError("Upload a PNG saved from this tab.")
     return task.state_from_png(path).to_json()
 
 

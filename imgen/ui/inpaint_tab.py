@@ -10,8 +10,8 @@ from PIL import Image
 
 from ..store import StoreError, default_store
 from ..tasks import inpaint as task
-from .common import (ImageUpload, MaskEditor, NumberSlider, chosen, gpu, progress_callback, sample_image, save_png,
-                     user_errors)
+from .common import (ImageUpload, MaskEditor, NumberSlider, UserError, chosen, gpu, progress_callback, sample_image,
+                     save_png, user_errors)
 
 TEXTURE_LABEL = "Network + the photo's own texture (PatchMatch)"
 CLASSICAL_LABELS = {"PatchMatch: copy the photo's own patches (classical)": "patchmatch",
@@ -54,7 +54,7 @@ def inpaint(editor, mask_file=None, grow: float = 4, feather: float = 3, invert:
             progress=gr.Progress()):
     """Returns ((before, after) paths for the slider, after path for download, the mask used, a Markdown report)."""
     if editor is None or editor.get("background") is None:
-        raise gr.Error("Upload a photo first.")
+        raise UserError("Upload a photo first.")
     name = chosen(model, model_choices(), "method")
     mode = chosen(processing, PROCESSING, "processing choice")
     photo = _photo(editor["background"])

@@ -5,7 +5,7 @@ import gradio as gr
 
 from ..image_io import load_image, open_image
 from ..tasks import stylize as task
-from .common import (ImageUpload, NumberSlider, chosen, gpu, progress_callback, sample_image, save_png,
+from .common import (ImageUpload, NumberSlider, UserError, chosen, gpu, progress_callback, sample_image, save_png,
                      user_errors)
 
 REFERENCE_LABEL = "Colours and tones from a reference image"
@@ -25,11 +25,11 @@ def stylize(image, style: str | None = None, reference=None, strength: float = 8
             max_side: float = task.DEFAULT_MAX_SIDE, method: str = next(iter(METHODS)), progress=gr.Progress()):
     """Returns ((before, after) paths for the slider, after path for download, a Markdown report)."""
     if image is None:
-        raise gr.Error("Upload a photo first.")
+        raise UserError("Upload a photo first.")
     name = chosen(style, style_choices(), "style")
     method_name = chosen(method, METHODS, "colour transfer method")
     if name == task.REFERENCE and reference is None:
-        raise gr.Error("Upload a reference image to take the colours and tones from.")
+        raise UserError("Upload a reference image to take the colours and tones from.")
     image = open_image(image)   # decoded once, here: the task and the "before" image share it
     res = task.stylize_image(image, name, reference=reference if name == task.REFERENCE else None,
                              strength=float(strength) / 100.0, max_side=int(max_side), method=method_name,
