@@ -8,6 +8,7 @@ import inspect
 import os
 import sys
 import tempfile
+import time
 import traceback
 import uuid
 from pathlib import Path
@@ -330,6 +331,13 @@ def user_errors(fn: Callable) -> Callable:
         except Exception as e:  # noqa: BLE001 - every failure becomes a sentence
             raise _user_error(e, fn.__name__) from None
     return wrapper
+
+
+def took(started: float, computed: float) -> str:
+    """How long the user waited, for a report: the handler's wall time since ``started`` (``time.perf_counter()``
+    when it began: reading the upload, the work, writing the results), with the compute time beside it."""
+    waited = time.perf_counter() - started
+    return f"**{waited:.2f} s** ({computed:.2f} s of it computing)"
 
 
 def progress_callback(progress: gr.Progress, desc: str) -> Callable[[int, int], None]:
