@@ -231,6 +231,8 @@ def test_inpaint_a_mouse_stroke_changes_only_the_stroke(page, artifacts, tmp_pat
 
     # the fast classical method, whatever the default is
     model = pg.locator("#inpaint-model")
+    if not model.is_visible():   # the method is among the folded options
+        pg.locator("#inpaint-options").get_by_text("More options").first.click()
     model.locator("input").click()
     pg.get_by_role("option", name="OpenCV Telea (classical)").click()
     sync_api.expect(model.locator("input")).to_have_value("OpenCV Telea (classical)")
@@ -298,7 +300,13 @@ class Watched(Page):
         self.page.locator("button[role=tab]").first.wait_for(timeout=30_000)
 
     def tab(self, name: str):
-        self.page.locator("[role=tablist]").first.get_by_role("tab", name=name, exact=True).click()
+        """Open the app's tab ``name``; on a narrow screen it may sit in the tab bar's "More tabs" menu."""
+        tab = self.page.locator("[role=tablist]").first.get_by_role("tab", name=name, exact=True)
+        if tab.count():
+            tab.click()
+        else:
+            self.page.get_by_role("button", name="More tabs").first.click()
+            self.page.locator(".overflow-dropdown").first.get_by_role("button", name=name, exact=True).click()
         return self.page.locator("[role=tabpanel]:visible").first
 
 
@@ -306,8 +314,10 @@ class Watched(Page):
 def test_main_image_and_button_are_on_the_first_screen(browser, app_url, artifacts, viewport):
     pg = Watched(browser, app_url, viewport)
     try:
+        import app
+        shown = [label for label, _, _ in app.available_tabs()]
         for name, (image, button) in MAIN.items():
-            if not pg.page.locator("[role=tablist]").first.get_by_role("tab", name=name, exact=True).count():
+            if name not in shown:
                 continue
             pg.tab(name)
             img, btn = pg.page.locator(image), pg.page.locator(button)
@@ -376,7 +386,8 @@ def test_denoise_example_leaves_no_hidden_noise(browser, app_url, tmp_path):
         sync_api.expect(box).not_to_be_checked(timeout=30_000)
         sync_api.expect(pg.page.locator("#denoise-trial")).to_be_hidden()
         pg.page.locator("#denoise-run").click()
-        sync_api.expect(pg.page.locator("#denoise-report")).to_contain_text("Estimated noise level", timeout=60_000)
+        w, h = Image.open(tmp_path / "cat.png").size
+        sync_api.expect(pg.page.locator("#denoise-report")).to_contain_text(f"{w}×{h} px in", timeout=60_000)
         sync_api.expect(pg.page.locator("#denoise-report")).not_to_contain_text("Practice run")
         pg.assert_no_errors()
     finally:
@@ -451,11 +462,12 @@ def test_about_tab_cards_and_table(browser, app_url):
     pg = Watched(browser, app_url)
     try:
         panel = pg.tab("About")
-        table = panel.locator("#about-models table")
-        sync_api.expect(table).to_be_visible()
+        table = panel.locator("#about-models")
+        sync_api.expect(table).to_contain_text("kaokore-gan")
         assert "kaokore-classifier" not in table.inner_text()
-        fits = table.evaluate("t => t.getBoundingClientRect().right <= document.documentElement.clientWidth + 1")
-        assert fits, "the model table is cut off"
+        fits = table.evaluate("t => t.getBoundingClientRect().right <= document.documentElement.clientWidth + 1 "
+                              "&& [...t.querySelectorAll('*')].every(e => e.scrollWidth <= e.clientWidth + 1)")
+        assert fits, "the model list is cut off"
         cards = panel.get_by_text(re.compile(r"^Model card: "))
         assert cards.count() >= 3
         for i in range(cards.count()):

@@ -28,15 +28,10 @@ def registry_rows() -> list[list[str]]:
             for r in default_store().describe() if r["task"] not in INTERNAL_TASKS]
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def registry_table() -> str:
-    head = ["model", "tab", "licence", "trained on", "file"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in registry_rows()]
-    return "\n".join(lines)
+    """The models as a Markdown list (a wide table was cut off on a desktop and unreadable on a phone)."""
+    return "\n".join(f"- **{name}** ({tab}): trained on {data}. Licence: {licence}. File: {file}."
+                      for name, tab, licence, data, file in registry_rows())
 
 
 def _readable_config(match: re.Match) -> str:
@@ -88,7 +83,7 @@ def build() -> None:
         "## imgen\nRepair, denoise, explore and stylize images with small models trained for plain CPUs. "
         "Every model below was trained by this project; each has a model card with its data, licence, "
         "training command and measured metrics.")
-    gr.Markdown(registry_table(), elem_id="about-models")
+    gr.Markdown("### Models\n" + registry_table(), elem_id="about-models")
     store = default_store()
     served: list[Path] = []
     for e in store.entries():

@@ -337,7 +337,7 @@ def took(started: float, computed: float) -> str:
     """How long the user waited, for a report: the handler's wall time since ``started`` (``time.perf_counter()``
     when it began: reading the upload, the work, writing the results), with the compute time beside it."""
     waited = time.perf_counter() - started
-    return f"**{waited:.2f} s** ({computed:.2f} s of it computing)"
+    return f"**{waited:.2f} s**, {computed:.2f} s of it computing"
 
 
 def progress_callback(progress: gr.Progress, desc: str) -> Callable[[int, int], None]:

@@ -249,7 +249,7 @@ def build() -> None:
                              format="png", interactive=False, height=DISPLAY, elem_id="explore-image",
                              buttons=["fullscreen"])
             with gr.Row():
-                dice = gr.Button("🎲 New random face", variant="primary", scale=2, elem_id="explore-dice")
+                dice = gr.Button("New random face", variant="primary", scale=2, elem_id="explore-dice")
                 download = gr.DownloadButton("Download PNG", scale=1, elem_id="explore-download")
         with gr.Column(scale=1, min_width=300):
             model = gr.Dropdown([(model_label(n), n) for n in names], value=first, label="Model",
