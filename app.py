@@ -15,7 +15,7 @@ import gradio as gr  # noqa: E402
 from imgen.device import configure_threads  # noqa: E402
 from imgen.ui import about_tab  # noqa: E402
 from imgen.ui.about_tab import device_line  # noqa: E402
-from imgen.ui.common import escape_error_messages, max_upload_bytes, refuse_url_fetches  # noqa: E402
+from imgen.ui.common import UserError, escape_error_messages, max_upload_bytes, refuse_url_fetches  # noqa: E402
 
 # (tab label, id, module under imgen.ui) in display order; a module that does not exist yet is skipped
 TABS = [("Explore", "explore", "explore_tab"), ("Inpaint", "inpaint", "inpaint_tab"),
@@ -59,7 +59,7 @@ class ImgenBlocks(gr.Blocks):
 
     def validate_inputs(self, block_fn, inputs):
         if len(inputs) < len(block_fn.inputs):
-            raise gr.Error(f"This endpoint takes {len(block_fn.inputs)} values; the request sent {len(inputs)}. "
+            raise UserError(f"This endpoint takes {len(block_fn.inputs)} values; the request sent {len(inputs)}. "
                            "See the API page (“Use via API”) for the list.")
         super().validate_inputs(block_fn, inputs)
 

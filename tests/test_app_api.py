@@ -60,3 +60,38 @@ def test_errors_reach_the_client_as_sentences(client):
     with pytest.raises(AppError, match="not a readable image"):
         client.predict(handle_file(__file__), "Auto", 25, False, 25, "Trained U-Net (imgen)", False,
                        api_name="/denoise")
+
+
+def test_user_errors_leave_no_traceback_in_the_server_log(client, capfd):
+    """A user's mistake is a sentence for them, not a traceback in the log (kept for real faults)."""
+    from gradio_client.exceptions import AppError
+    capfd.readouterr()
+    with pytest.raises(AppError, match="not a readable image"):      # raised by the handler
+        client.predict(handle_file(__file__), "Auto", 25, False, 25, "Trained U-Net (imgen)", False,
+                       api_name="/denoise")
+    with pytest.raises(AppError, match="must be a number"):           # raised while reading the inputs
+        client.predict(handle_file(sample_image("chelsea.png")), "Auto", "lots", False, 25,
+                       "Trained U-Net (imgen)", False, api_name="/denoise")
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err[-2000:]
+
+
+def test_api_page_lists_only_named_endpoints_with_named_parameters(app_url):
+    """The API page (/gradio_api/info) shows the app's actions by name with named parameters: no initial-value
+    /lambda_N endpoints, no param_N, no internal events."""
+    import json
+    import re
+    import urllib.request
+    with urllib.request.urlopen(app_url.rstrip("/") + "/gradio_api/info", timeout=30) as r:
+        info = json.load(r)
+    named = info["named_endpoints"]
+    assert not info.get("unnamed_endpoints"), list(info["unnamed_endpoints"])
+    assert not [e for e in named if re.match(r"/(lambda|fn|load_example)", e)], list(named)
+    unnamed_params = {e: [p["parameter_name"] for p in v["parameters"]
+                          if re.fullmatch(r"param_\d+", p["parameter_name"] or "")] for e, v in named.items()}
+    assert not any(unnamed_params.values()), unnamed_params
+    expected = {"/denoise", "/inpaint", "/stylize"}
+    from imgen.ui.explore_tab import model_names
+    if model_names():
+        expected |= {"/sample", "/variations", "/interpolate", "/project", "/apply_state", "/compare"}
+    assert set(named) == expected, sorted(named)

@@ -683,14 +683,14 @@ API_NUMBER_CASES = {
     "sigma-negative": ("/denoise", {"sigma": -5}, "Value -5 is less than minimum value 0"),
     "sigma-too-large": ("/denoise", {"sigma": 1000}, "Value 1000 is greater than maximum value 75"),
     "sigma-string": ("/denoise", {"sigma": "abc"},
-                     r"“σ \(manual, 0–255 scale\)” must be a number from 0 to 75, not 'abc'"),
+                     r"“Noise strength \(σ, manual, 0–255 scale\)” must be a number from 0 to 75, not 'abc'"),
     "sigma-null": ("/denoise", {"sigma": None}, "must be a number from 0 to 75, not None"),
-    "noise-sigma-list": ("/denoise", {"noise_sigma": [1, 2]}, "“σ of the added noise” must be a number"),
+    "noise-sigma-list": ("/denoise", {"noise_sigma": [1, 2]}, r"“Strength of the added noise \(σ\)” must be a number"),
     "grow-minus-1e9": ("/inpaint", {"grow": -1e9}, "Value -1000000000.0 is less than minimum value -16"),
     "grow-plus-1e9": ("/inpaint", {"grow": 1e9}, "Value 1000000000.0 is greater than maximum value 48"),
-    "grow-string": ("/inpaint", {"grow": "abc"}, r"“Grow \(\+\) / shrink \(−\) the mask, px” must be a number"),
-    "max-side-string": ("/inpaint", {"max_side": "big"}, "“Max side the model runs at, px” must be a number"),
-    "feather-bool": ("/inpaint", {"feather": True}, "“Feather, px” must be a number from 0 to 32, not True"),
+    "grow-string": ("/inpaint", {"grow": "abc"}, "“Cover more around the painting, px” must be a number"),
+    "max-side-string": ("/inpaint", {"max_side": "big"}, "“Size the model works at, px” must be a number"),
+    "feather-bool": ("/inpaint", {"feather": True}, "“Soften the edge, px” must be a number from 0 to 32, not True"),
 }
 
 
@@ -718,13 +718,13 @@ def raw_call(api: Api, endpoint: str, body: str) -> str:
 def test_api_nan_numbers(case, api):
     if case == "denoise-sigma":
         body = '{"data": [null, "Manual", NaN, false, 25, "%s", false]}' % NLM_LABEL
-        endpoint, what = "/denoise", "σ \\(manual, 0–255 scale\\)"
+        endpoint, what = "/denoise", "Noise strength \\(σ, manual, 0–255 scale\\)"
     elif case == "inpaint-grow":
         body = '{"data": [null, null, NaN, 0, false, "%s", 512, "%s"]}' % (CROP, TELEA_LABEL)
-        endpoint, what = "/inpaint", "Grow"
+        endpoint, what = "/inpaint", "Cover more"
     else:
         body = '{"data": [null, null, 0, Infinity, false, "%s", 512, "%s"]}' % (CROP, TELEA_LABEL)
-        endpoint, what = "/inpaint", "Feather, px"
+        endpoint, what = "/inpaint", "Soften the edge, px"
     stream = raw_call(api, endpoint, body)
     assert "event: error" in stream, stream
     data = json.loads(stream.split("event: error", 1)[1].split("data:", 1)[1].strip().splitlines()[0])

@@ -10,7 +10,8 @@ shrunk, and feathered. Two ways to run a model:
 - ``mode="resize"``: the whole image is scaled so its long side is at most ``max_side``, filled, scaled back.
 
 Either way only pixels with a blend weight > 0 (the hole, plus ``feather`` px around it) change; all others
-are bit-identical to the input. Alpha is kept exactly; gray images stay gray. Methods:
+are bit-identical to the input. Every method's prediction outside the hole is the photo itself; the feather
+fades the fill's colour step at the hole's edge out into the surroundings (the photo's own detail is kept). Alpha is kept exactly; gray images stay gray. Methods:
 
 - "net-patchmatch" (default): the trained network decides layout and colour, the photo's own texture is laid on
   top (a PatchMatch field from the hole to the known pixels, guided by the network's fill; detail copied at
@@ -254,6 +255,13 @@ class NetworkInpainter:
         return backend_name(self.onnx, self.device)
 
     def __call__(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """The network's fill inside ``hole``; the input everywhere else (the network's own redraw of the known
+        pixels is not the photo: blended in by the feather, it drew a dotted bright line along the mask)."""
+        rgb = np.asarray(rgb, np.float32)
+        hole = np.asarray(hole, bool)
+        return np.where(hole[:, :, None], self._run(rgb, hole), rgb)
+
+    def _run(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32).transpose(2, 0, 1) / 255.0)[None]
         m = torch.from_numpy(np.ascontiguousarray(hole, np.float32))[None, None]
         x, size = pad_to_multiple(x, self.multiple)
@@ -410,8 +418,31 @@ def _fill_box(arr: np.ndarray, hole: np.ndarray, inpainter, max_side: int, full_
         pred = cv2.resize(_to_u8(inpainter(small, small_hole)), (w, h), interpolation=cv2.INTER_CUBIC)
         if pred.ndim == 2 and arr.ndim == 3:
             pred = pred[:, :, None]
-        return pred
+        # outside the hole the prediction is the photo at full resolution, not its blurred down-and-up copy
+        return np.where(hole[:, :, None] if pred.ndim == 3 else hole, pred, _to_u8(arr))
     return _to_u8(inpainter(arr, hole))
+
+
+def _spread_step(pred: np.ndarray, src: np.ndarray, hole: np.ndarray, feather: float) -> np.ndarray:
+    """``pred`` (the photo outside ``hole``) with the fill's colour step at the hole's edge carried outwards: outside,
+    the photo plus the difference between the fill's and the photo's local means (normalised Gaussian averages,
+    sigma = feather / 2), which the feather weight then fades out. The photo's own detail is kept; nothing of
+    the fill's texture or of the network's redraw of known pixels reaches the surroundings."""
+    sigma = max(float(feather) / 2.0, 1.0)
+    inside = hole.astype(np.float32)
+    p, q = pred.astype(np.float32), src.astype(np.float32)
+    if p.ndim == 3:
+        inside = inside[:, :, None]
+
+    def mean(a, m):
+        num = cv2.GaussianBlur(a * m, (0, 0), sigma)
+        den = cv2.GaussianBlur(np.ascontiguousarray(m[..., 0] if m.ndim == 3 else m), (0, 0), sigma)
+        den = den[:, :, None] if a.ndim == 3 else den
+        return num / np.maximum(den, 1e-3), den
+    fill_mean, reach = mean(p, inside)
+    photo_mean, _ = mean(q, 1.0 - inside)
+    step = np.where(reach > 1e-2, fill_mean - photo_mean, 0.0)
+    return np.where(inside > 0, p, q + step)
 
 
 # ------------------------------------------------------------------------------------------------ task
@@ -499,6 +530,8 @@ def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", m
         if gray and pred.ndim == 3:
             pred = pred.mean(axis=2)
         weight = feather_weight(sub_hole, feather)
+        if feather > 0:
+            pred = _spread_step(pred, src, sub_hole, feather)
         if used is not None:
             used[y0:y1, x0:x1] = weight
         # blend only inside the bounding box of weight > 0 (the rest of the crop stays as it is)

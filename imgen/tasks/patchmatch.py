@@ -13,7 +13,7 @@ How it works (:func:`exemplar_fill`):
    patch is known.
 4. The field is scaled back to full resolution (each coarse match covers its 2x2 block, so texture stays
    coherent) and used to bring the photo's pixels into the hole: either only their detail (photo minus its
-   Gaussian blur), added to the guide's blur ("detail": the guide keeps structure and colour), or the
+   Gaussian blur, the guide standing in the hole), added to the guide's blur ("detail": the guide keeps structure and colour), or the
    pixels themselves ("copy": plain exemplar inpainting), averaged over the 3x3 neighbours' matches.
 
 Cost follows the hole: about 0.1-0.2 s for a 1/3 hole on 512x512 on one core.
@@ -128,8 +128,8 @@ def exemplar_fill(photo: np.ndarray, hole: np.ndarray, guide: np.ndarray, output
                   iterations: int = ITERATIONS, vote: int = 1) -> np.ndarray:
     """The hole of ``photo`` (uint8/float (h, w, 3)) filled with the photo's own texture, laid out by ``guide``
     (float (h, w, 3): a smooth fill; only its hole pixels are read). float32 (h, w, 3); outside the hole the
-    result is the photo (``output="copy"``) or the photo plus a smooth transition of the guide's low
-    frequencies within a few px of the hole (``"detail"``)."""
+    result is the photo, exactly; inside, the guide's low frequencies (blurred across the hole's edge, so the fill
+    meets the photo smoothly) plus copied detail (``"detail"``), or the copied pixels (``"copy"``)."""
     photo = np.asarray(photo, np.float32)
     hole = np.asarray(hole, bool)
     h, w = hole.shape
@@ -155,8 +155,11 @@ def exemplar_fill(photo: np.ndarray, hole: np.ndarray, guide: np.ndarray, output
     cy, cx = np.minimum(py // f, hs.shape[0] - 1), np.minimum(px // f, hs.shape[1] - 1)
     base_y, base_x = field[cy, cx, 0] * f, field[cy, cx, 1] * f
     if output == "detail":
-        content = photo - cv2.GaussianBlur(photo, (0, 0), detail_sigma)
+        # detail and low frequencies of the photo with the guide in its hole: the removed object (still under the
+        # mask in ``photo``) must not reach the known pixels around the hole through the blur (it left a ghost
+        # outline, bright where the object was dark), and outside the hole low + detail is the photo exactly
         low = cv2.GaussianBlur(comp, (0, 0), detail_sigma)
+        content = comp - low
     else:
         content, low = photo, None
     acc = np.zeros((len(py), 3), np.float32)
@@ -182,6 +185,6 @@ def exemplar_fill(photo: np.ndarray, hole: np.ndarray, guide: np.ndarray, output
         acc[miss] = content[yy, xx]
         cnt[miss] = 1
     fill = acc / cnt[:, None]
-    out = photo.copy() if low is None else low + content
+    out = photo.copy()
     out[py, px] = fill + (low[py, px] if low is not None else 0)
     return out

@@ -1,6 +1,10 @@
-"""The About tab: the model registry (licences, where each file came from), the device, model cards."""
+"""The About tab: the models (what each does, licences, where each file came from) and their model cards.
+
+The device line is the app's footer (app.py), shown once."""
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -10,10 +14,62 @@ from .. import __version__
 from ..device import cpu_count, pick_device
 from ..store import default_store
 
+INTERNAL_TASKS = {"evaluation"}   # checkpoints the app uses behind the scenes (FID features), not models to pick
+TASKS = {"denoise": "Denoise", "inpaint": "Inpaint", "explore": "Explore", "stylize": "Stylize",
+         "explore-encoder": "Explore (helper: encodes your picture for kaokore-gan)"}
+IMAGE_LINK = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+CODE_SPAN = re.compile(r"`(\{[^`]*\})`")
+
 
 def registry_rows() -> list[list[str]]:
-    return [[r["name"], r["task"], r["arch"], r["source"], r["licence"], r["data"], r["revision"] or "not published"]
-            for r in default_store().describe()]
+    """One row per model a user can run (internal checkpoints left out): name, tab, licence, data, file."""
+    return [[r["name"], TASKS.get(r["task"], r["task"]), r["licence"], r["data"],
+             f"{r['source']}" + (f", Hub revision {r['revision']}" if r["revision"] else ", not on the Hub yet")]
+            for r in default_store().describe() if r["task"] not in INTERNAL_TASKS]
+
+
+def registry_table() -> str:
+    """The models as a Markdown list (a wide table was cut off on a desktop and unreadable on a phone)."""
+    return "\n".join(f"- **{name}** ({tab}): trained on {data}. Licence: {licence}. File: {file}."
+                      for name, tab, licence, data, file in registry_rows())
+
+
+def _readable_config(match: re.Match) -> str:
+    """A config written as inline JSON (``{"z_dim": 128, ...}``) as plain text: ``z_dim 128 · ...`` (escapes such as
+    \\u2212 decoded)."""
+    try:
+        config = json.loads(match.group(1))
+    except ValueError:
+        return match.group(0)
+    if not isinstance(config, dict):
+        return match.group(0)
+    parts = []
+    for key, value in config.items():
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = "; ".join(v for v in value if v) or "none"
+        elif isinstance(value, (list, dict)):
+            value = json.dumps(value, ensure_ascii=False)
+        parts.append(f"{key} {value}")
+    return "*" + " · ".join(parts) + "*"
+
+
+def card_markdown(card: Path) -> tuple[str, list[Path]]:
+    """A model card's body for the page: its images linked to files the app serves, inline JSON configs readable.
+    Returns (markdown, the image files it shows)."""
+    text = card.read_text().split("---", 2)[-1]
+    images: list[Path] = []
+
+    def link(m: re.Match) -> str:
+        target = m.group(2)
+        if "://" in target or target.startswith("/"):
+            return m.group(0)
+        path = (card.parent / target).resolve()
+        if not path.is_file():
+            return f"*(image {m.group(1)!r} is missing)*"
+        images.append(path)
+        return f"![{m.group(1)}](/gradio_api/file={path.as_posix()})"
+    text = IMAGE_LINK.sub(link, text)
+    return CODE_SPAN.sub(_readable_config, text), images
 
 
 def device_line() -> str:
@@ -27,13 +83,17 @@ def build() -> None:
         "## imgen\nRepair, denoise, explore and stylize images with small models trained for plain CPUs. "
         "Every model below was trained by this project; each has a model card with its data, licence, "
         "training command and measured metrics.")
-    gr.Dataframe(registry_rows(), headers=["model", "task", "architecture", "file found", "licence",
-                                           "training data", "Hub revision"],
-                 label="Models", interactive=False, wrap=True)
+    gr.Markdown("### Models\n" + registry_table(), elem_id="about-models")
     store = default_store()
+    served: list[Path] = []
     for e in store.entries():
+        if e.task in INTERNAL_TASKS:
+            continue
         card = Path(store.weights_dir) / e.card if e.card else None
         if card is not None and card.exists():
+            text, images = card_markdown(card)
+            served += images
             with gr.Accordion(f"Model card: {e.name}", open=False):
-                gr.Markdown(card.read_text().split("---", 2)[-1])
-    gr.Markdown(device_line())
+                gr.Markdown(text, elem_classes="imgen-card")
+    if served:
+        gr.set_static_paths(served)   # the cards' images, and nothing else from weights/

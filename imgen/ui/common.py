@@ -8,6 +8,7 @@ import inspect
 import os
 import sys
 import tempfile
+import time
 import traceback
 import uuid
 from pathlib import Path
@@ -36,6 +37,15 @@ except ImportError:
 MAX_LAYERS = 4             # ImageEditor layers per request (the Inpaint editor sends one)
 EDITOR_PIXEL_SHARE = 3     # background + layers + composite: at most this many times the pixel limit together
 MAX_MESSAGE = 400          # characters of an error message shown to the user
+
+
+class UserError(gr.Error):
+    """A ``gr.Error`` for the user's mistake: the message reaches the page or client, the server log gets no
+    traceback (Gradio prints one for every ``gr.Error`` unless told otherwise; logs are for real faults)."""
+
+    def __init__(self, message: str = "Error raised.", **kwargs):
+        kwargs.setdefault("print_exception", False)
+        super().__init__(message, **kwargs)
 
 
 def _short(value) -> str:
@@ -86,7 +96,7 @@ def refuse_url_fetches() -> None:
 
     def refuse(path) -> None:
         if isinstance(path, str) and (is_http_url_like(path) or "://" in path):
-            raise gr.Error("Files must be uploaded to this app; URLs are not fetched.")
+            raise UserError("Files must be uploaded to this app; URLs are not fetched.")
 
     def move_resource_to_block_cache(self, url_or_file_path):
         refuse(url_or_file_path)
@@ -111,7 +121,7 @@ def _checked(model: type, expected: str) -> type:
         try:
             return model.model_validate(obj, *args, **kwargs)
         except ValidationError:
-            raise gr.Error(f"Expected {expected}, not {_short(obj)}.") from None
+            raise UserError(f"Expected {expected}, not {_short(obj)}.") from None
     return type(model.__name__, (model,), {"model_validate": classmethod(model_validate),
                                            "__module__": model.__module__})
 
@@ -123,13 +133,13 @@ def uploaded_path(path) -> str:
     the API used to reach the handler, which read the server's file and returned its pixels.
     """
     if not path:
-        raise gr.Error("The image must be uploaded as a file.")
+        raise UserError("The image must be uploaded as a file.")
     try:
         inside = Path(path).resolve().is_relative_to(Path(get_upload_folder()).resolve())
     except (OSError, ValueError):
         inside = False
     if not inside:
-        raise gr.Error("The image must be a file uploaded to this app; paths on the server are not accepted.")
+        raise UserError("The image must be a file uploaded to this app; paths on the server are not accepted.")
     return str(path)
 
 
@@ -176,11 +186,11 @@ class MaskEditor(gr.ImageEditor):
         if src is not None:
             layers = src.layers or []
             if len(layers) > MAX_LAYERS:
-                raise gr.Error(f"The image editor sent {len(layers)} layers; at most {MAX_LAYERS} are accepted.")
+                raise UserError(f"The image editor sent {len(layers)} layers; at most {MAX_LAYERS} are accepted.")
             total = sum(_declared_pixels(f) for f in [src.background, *layers, src.composite])
             limit = EDITOR_PIXEL_SHARE * max_pixels()
             if total > limit:
-                raise gr.Error(f"The image editor's images hold {megapixels(total)} megapixels together; the limit "
+                raise UserError(f"The image editor's images hold {megapixels(total)} megapixels together; the limit "
                                f"is {megapixels(limit)}. Please downscale the photo first.")
         return super().preprocess(payload)
 
@@ -192,7 +202,7 @@ class MaskEditor(gr.ImageEditor):
         try:
             img = load_image(src, mode=mode)
         except ImageInputError as e:
-            raise gr.Error(str(e)) from None
+            raise UserError(str(e)) from None
         if self.type == "numpy":
             return np.asarray(img)
         if self.type == "pil":
@@ -219,7 +229,7 @@ class NumberSlider(gr.Slider):
 
     def preprocess(self, payload):
         if isinstance(payload, bool) or not isinstance(payload, (int, float)) or not np.isfinite(payload):
-            raise gr.Error(f"“{self.label or 'value'}” must be a number from {self.minimum:g} to "
+            raise UserError(f"“{self.label or 'value'}” must be a number from {self.minimum:g} to "
                            f"{self.maximum:g}, not {_short(payload)}.")
         return super().preprocess(payload)
 
@@ -230,7 +240,7 @@ def chosen(value: str | None, choices: dict[str, str], what: str) -> str:
     value = value or next(iter(choices))
     name = choices.get(value, value)
     if name not in choices.values():
-        raise gr.Error(f"Unknown {what} {value!r}; choose one of: {', '.join(choices)}.")
+        raise UserError(f"Unknown {what} {value!r}; choose one of: {', '.join(choices)}.")
     return name
 
 
@@ -268,20 +278,21 @@ def request_gone() -> Callable[[], str | None] | None:
 
 
 def _user_error(e: Exception, handler: str) -> gr.Error:
-    """The sentence a handler's failure becomes (called while handling ``e``: unexpected ones are logged)."""
+    """The sentence a handler's failure becomes (called while handling ``e``): a :class:`UserError`, so Gradio logs
+    no traceback; an unexpected failure's own traceback is logged here, once."""
     if isinstance(e, gr.Error):
-        return gr.Error(short_message(e.message), duration=e.duration, visible=e.visible, title=e.title)
+        return UserError(short_message(e.message), duration=e.duration, visible=e.visible, title=e.title)
     if isinstance(e, cancel.Cancelled):
         print(f"imgen: {handler} stopped: {e}", file=sys.stderr)
-        return gr.Error(f"Stopped: {e}.")
+        return UserError(f"Stopped: {e}.")
     if isinstance(e, (ImageInputError, StoreError)):
-        return gr.Error(short_message(e))
+        return UserError(short_message(e))
     if isinstance(e, ValueError):
-        return gr.Error(short_message(f"Invalid input: {e}"))
+        return UserError(short_message(f"Invalid input: {e}"))
     if isinstance(e, MemoryError):
-        return gr.Error("Out of memory for this image: try a smaller image or processing size.")
+        return UserError("Out of memory for this image: try a smaller image or processing size.")
     traceback.print_exc()  # a bug or a library failure: still a sentence, with the trace logged
-    return gr.Error(f"The request failed unexpectedly ({type(e).__name__}). Please try another image or "
+    return UserError(f"The request failed unexpectedly ({type(e).__name__}). Please try another image or "
                     "setting; if it keeps happening, report it.")
 
 
@@ -320,6 +331,13 @@ def user_errors(fn: Callable) -> Callable:
         except Exception as e:  # noqa: BLE001 - every failure becomes a sentence
             raise _user_error(e, fn.__name__) from None
     return wrapper
+
+
+def took(started: float, computed: float) -> str:
+    """How long the user waited, for a report: the handler's wall time since ``started`` (``time.perf_counter()``
+    when it began: reading the upload, the work, writing the results), with the compute time beside it."""
+    waited = time.perf_counter() - started
+    return f"**{waited:.2f} s**, {computed:.2f} s of it computing"
 
 
 def progress_callback(progress: gr.Progress, desc: str) -> Callable[[int, int], None]:

@@ -2,6 +2,8 @@
 interpolation GIF, projection of your own picture, and a JSON state (also in the PNG's metadata)."""
 from __future__ import annotations
 
+import inspect
+import json
 import random
 
 import gradio as gr
@@ -9,7 +11,7 @@ import numpy as np
 
 from ..store import StoreError, default_store
 from ..tasks import explore as task
-from .common import ImageUpload, NumberSlider, gpu, output_dir, sample_image, user_errors
+from .common import ImageUpload, NumberSlider, UserError, gpu, output_dir, sample_image, user_errors
 
 N_SLIDERS = 12
 EXAMPLES = [[0, 0, 0.7, 0, 0, 0], [7, 0.5, 0.7, 0, 0, 0], [42, 0, 1.0, 0, 0, 0], [3, 0, 0.5, 2.5, 0, 0],
@@ -32,13 +34,23 @@ def slider_labels(name: str) -> list[str]:
         labels = list((default_store().entry(name).config or {}).get("direction_labels") or [])
     except StoreError:
         labels = []
-    return [f"{k + 1} · {labels[k]}" if k < len(labels) and labels[k] else f"Direction {k + 1}"
+    return [f"{k + 1} · {labels[k]}" if k < len(labels) and labels[k] else f"{k + 1} · (no clear meaning)"
             for k in range(N_SLIDERS)]
+
+
+DATASETS = {"kaokore": "Faces from Japanese picture scrolls (KaoKore)", "emoji": "Emoji (Noto)"}
+FAMILIES = {"gan": "GAN: sharp", "vae": "VAE: softer, encodes any picture at once"}
+
+
+def model_label(name: str) -> str:
+    """What a model draws, in words, for the dropdown (its name stays the value the API takes)."""
+    data, _, family = name.partition("-")
+    return f"{DATASETS.get(data, data)} · {FAMILIES.get(family, family.upper())} ({name})"
 
 
 def _explorer(name: str):
     if name not in model_names():
-        raise gr.Error(f"Unknown model {name!r}; choose one of: {', '.join(model_names()) or 'none installed'}.")
+        raise UserError(f"Unknown model {name!r}; choose one of: {', '.join(model_names()) or 'none installed'}.")
     return task.get_explorer(name)
 
 
@@ -59,6 +71,19 @@ def _save(img: np.ndarray, state: task.ExploreState, stem: str, size: int = DISP
     return str(path)
 
 
+def _named_directions(fn):
+    """Give ``fn(…, *rest)`` the signature ``(…, direction_1, …, direction_12, projected_w=None)`` so the API page
+    names every parameter (a ``*rest`` was listed as param_4 … param_15); calls are unchanged."""
+    sig = inspect.signature(fn)
+    fixed = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    more = [inspect.Parameter(f"direction_{k + 1}", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=0.0)
+            for k in range(N_SLIDERS)]
+    more.append(inspect.Parameter("projected_w", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None))
+    fn.__signature__ = sig.replace(parameters=fixed + more)
+    return fn
+
+
+@_named_directions
 @gpu
 @user_errors
 def sample(model: str, seed: float, walk: float, psi: float, *rest):
@@ -71,6 +96,7 @@ def sample(model: str, seed: float, walk: float, psi: float, *rest):
     return path, path, state.to_json()
 
 
+@_named_directions
 @gpu
 @user_errors
 def variations(model: str, seed: float, walk: float, psi: float, spread: float, *rest):
@@ -103,7 +129,7 @@ def project(model: str, image, steps: float = 150, progress=gr.Progress()):
     """Yields (target as the model sees it, reconstruction), state JSON, projected w for the session, report:
     first the encoder's guess at once (when the model has an encoder), then the refined result."""
     if image is None:
-        raise gr.Error("Upload a picture to project first.")
+        raise UserError("Upload a picture to project first.")
     ex = _explorer(model)
     steps = int(steps)
     tgt = None
@@ -156,11 +182,18 @@ def _dataset(name: str) -> str:
 
 
 @user_errors
-def apply_state(text: str):
-    """State JSON -> the control values (model, seed, walk, psi, 12 directions, projected w)."""
+def check_state(text: str) -> None:
+    """Read the state JSON before any control is touched: a bad one is one message, not an error on every control."""
     state = task.ExploreState.from_json(text or "")
     if state.model not in model_names():
-        raise gr.Error(f"The state names model {state.model!r}, which is not installed.")
+        raise UserError(f"The state names model {state.model!r}, which is not installed.")
+
+
+@user_errors
+def apply_state(text: str):
+    """State JSON -> the control values (model, seed, walk, psi, 12 directions, projected w)."""
+    check_state(text)
+    state = task.ExploreState.from_json(text or "")
     seed = state.seed
     base, walk = (seed, 0.0) if isinstance(seed, int) else (int(seed // 1), float(seed - seed // 1))
     dirs = (list(state.directions) + [0.0] * N_SLIDERS)[:N_SLIDERS]
@@ -170,14 +203,36 @@ def apply_state(text: str):
 @user_errors
 def state_from_file(path):
     if path is None:
-        raise gr.Error("Upload a PNG saved from this tab.")
+        raise UserError("Upload a PNG saved from this tab.")
     return task.state_from_png(path).to_json()
 
 
-def _initial(name: str) -> tuple[str, str]:
-    """The image and state shown when a page loads (seed 0, ψ 0.7, no directions)."""
+def seed_left(seed, state_text: str, w):
+    """The projected latent stays only while the seed box still holds the seed it was shown with."""
+    try:
+        shown = json.loads(state_text or "{}").get("seed")
+    except (TypeError, ValueError, AttributeError):
+        shown = None
+    return w if w is not None and shown is not None and shown == seed else None
+
+
+def interpolation_seeds(seed):
+    """Interpolate from the current seed to the next one."""
+    try:
+        a = int(seed)
+    except (TypeError, ValueError, OverflowError):
+        return gr.update(), gr.update()
+    return a, a + 1
+
+
+def _initial(name: str) -> tuple[str, str, str]:
+    """The image (and its download) and state shown when a page loads (seed 0, ψ 0.7, no directions)."""
     state = task.ExploreState(model=name, seed=0, psi=0.7, directions=[0.0] * N_SLIDERS)
-    return _save(task.get_explorer(name).image(state), state, "explore"), state.to_json()
+    path = _save(task.get_explorer(name).image(state), state, "explore")
+    return path, path, state.to_json()
+
+
+SHOWN = 3     # direction sliders shown; the rest are folded
 
 
 def build() -> None:
@@ -188,89 +243,107 @@ def build() -> None:
     first = names[0]
     labels = slider_labels(first)
     w_state = gr.State(None)  # a projected latent, per browser session
-    with gr.Row():
-        with gr.Column(scale=1):
-            model = gr.Dropdown(names, value=first, label="Model", elem_id="explore-model",
-                                info="kaokore: faces from Japanese picture scrolls (KaoKore); emoji: Noto emoji. "
-                                     "GAN: sharper samples. VAE: softer, but encodes any picture at once.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):   # first: on a phone the image comes before the controls
+            image = gr.Image(label="Generated picture (the PNG carries its settings)", type="filepath",
+                             format="png", interactive=False, height=DISPLAY, elem_id="explore-image",
+                             buttons=["fullscreen"])
             with gr.Row():
-                seed = gr.Number(0, precision=0, minimum=0, label="Seed", scale=3, elem_id="explore-seed")
-                dice = gr.Button("🎲", scale=1, min_width=40, elem_id="explore-dice")
-            walk = NumberSlider(0, WALK_RANGE, value=0, step=0.01, label="Seed walk",
-                                info="Fractional steps blend neighbouring seeds smoothly (seed + walk).")
-            psi = NumberSlider(*task.PSI_RANGE, value=0.7, step=0.05, label="Truncation ψ",
-                               info="Lower: closer to the average face, cleaner; 1: full variety.")
-            with gr.Accordion("Directions (principal components of w, in σ; ordered by variance)", open=True):
-                sliders = [NumberSlider(*task.SLIDER_RANGE, value=0, step=0.1, label=labels[k],
-                                        elem_id=f"explore-dir-{k + 1}")
-                           for k in range(N_SLIDERS)]
-                reset = gr.Button("Reset directions", size="sm")
-        with gr.Column(scale=1):
-            image = gr.Image(lambda: _initial(first)[0], label="Image (PNG carries its state)", type="filepath", format="png",
-                             interactive=False, height=DISPLAY, elem_id="explore-image")
-            download = gr.DownloadButton("Download PNG (with state)")
-            state_json = gr.Code(lambda: _initial(first)[1], label="State (paste one here and press Apply to reproduce an image)",
-                                 language="json", interactive=True, elem_id="explore-state")
-            with gr.Row():
-                apply = gr.Button("Apply state", size="sm")
-                png_state = gr.UploadButton("Load state from a PNG", file_types=[".png"], size="sm")
+                dice = gr.Button("New random face", variant="primary", scale=2, elem_id="explore-dice")
+                download = gr.DownloadButton("Download PNG", scale=1, elem_id="explore-download")
+        with gr.Column(scale=1, min_width=300):
+            model = gr.Dropdown([(model_label(n), n) for n in names], value=first, label="Model",
+                                elem_id="explore-model",
+                                info="What the model learned to draw. GAN: sharper pictures. VAE: softer, but "
+                                     "it turns any picture into its own version at once.")
+            seed = gr.Number(0, precision=0, minimum=0, label="Seed (any whole number: each one is a different "
+                             "face)", elem_id="explore-seed")
+            psi = NumberSlider(*task.PSI_RANGE, value=0.7, step=0.05, label="Variety", elem_id="explore-psi",
+                               info="Lower: closer to the average face, cleaner; 1: full variety (truncation ψ).")
+            walk = NumberSlider(0, WALK_RANGE, value=0, step=0.01, label="Blend towards the next seeds",
+                                elem_id="explore-walk",
+                                info="0.5 = halfway between this seed and the next (a seed walk).")
+            sliders = [NumberSlider(*task.SLIDER_RANGE, value=0, step=0.1, label=labels[k],
+                                    info="Moves the face along one of the model's main directions of change."
+                                    if k == 0 else None, elem_id=f"explore-dir-{k + 1}")
+                       for k in range(SHOWN)]
+            with gr.Accordion(f"More directions ({SHOWN + 1}–{N_SLIDERS})", open=False):
+                sliders += [NumberSlider(*task.SLIDER_RANGE, value=0, step=0.1, label=labels[k],
+                                         elem_id=f"explore-dir-{k + 1}") for k in range(SHOWN, N_SLIDERS)]
+                gr.Markdown("Each slider moves along a principal component of the generator's style vector "
+                            "(w), in standard deviations, strongest first.")
+            reset = gr.Button("Reset the sliders", size="sm")
+            with gr.Accordion("Settings as text (copy, download or load them to reproduce this picture)",
+                              open=False, elem_id="explore-state-box"):
+                state_json = gr.Code(label="Settings (JSON)", language="json", interactive=True,
+                                     buttons=["copy", "download"], elem_id="explore-state", max_lines=8)
+                with gr.Row():
+                    apply = gr.Button("Apply these settings", size="sm", elem_id="explore-apply")
+                    png_state = gr.UploadButton("Load settings from a PNG", file_types=[".png"], size="sm")
+    starting = gr.Examples(EXAMPLES, [seed, walk, psi, *sliders[:3]], label="Starting points",
+                           example_labels=EXAMPLE_LABELS)
     with gr.Tab("Variations"):
-        spread = NumberSlider(0, 3, value=1.0, step=0.1, label="Spread (σ along the directions)")
-        vary = gr.Button("16 variations around this image")
-        grid = gr.Image(label="Variations (top left: the current image)", type="filepath", format="png",
+        spread = NumberSlider(0, 3, value=1.0, step=0.1, label="How different",
+                              info="Spread around this picture along the directions, in standard deviations.")
+        vary = gr.Button("Show 16 variations of this picture", variant="primary", elem_id="explore-vary")
+        grid = gr.Image(label="Variations (top left: the current picture)", type="filepath", format="png",
                         interactive=False)
     with gr.Tab("Interpolate"):
         with gr.Row():
-            seed_a = gr.Number(0, precision=0, minimum=0, label="From seed")
-            seed_b = gr.Number(1, precision=0, minimum=0, label="To seed")
+            seed_a = gr.Number(0, precision=0, minimum=0, label="From seed", elem_id="explore-seed-a")
+            seed_b = gr.Number(1, precision=0, minimum=0, label="To seed", elem_id="explore-seed-b")
             frames = NumberSlider(2, task.MAX_FRAMES, value=48, step=1, label="Frames")
-        go = gr.Button("Make GIF")
-        gif = gr.Image(label="Interpolation (GIF)", type="filepath", interactive=False)
+        go = gr.Button("Make an animation (GIF)", variant="primary", elem_id="explore-go")
+        gif = gr.Image(label="Animation (GIF)", type="filepath", interactive=False)
         strip = gr.Image(label="Frames", type="filepath", format="png", interactive=False)
     with gr.Tab("Project your picture"):
         with gr.Row():
-            picture = ImageUpload(label="Your picture (centre square is used)", sources=["upload", "clipboard"],
+            picture = ImageUpload(label="Your picture (the centre square is used)", sources=["upload", "clipboard"],
                                   height=256)
             steps = NumberSlider(0, 500, value=100, step=10, label="Refinement steps",
                                  info="Models with an encoder show their guess at once; these steps then refine it.")
-        proj = gr.Button("Project")
-        pair = gr.ImageSlider(label="Your picture (as the model sees it) / reconstruction", type="filepath",
+        proj = gr.Button("Find it in the model", variant="primary")
+        pair = gr.ImageSlider(label="Your picture (as the model sees it) / the model's version", type="filepath",
                               format="png")
         proj_report = gr.Markdown()
     with gr.Tab("GAN vs VAE"):
         gr.Markdown("The same seeds through each family trained on the same faces: a GAN (sharp, learned by a "
                     "critic) and a VAE (learned by reconstruction: softer, but it can encode any picture).")
-        compare_btn = gr.Button("Compare seeds seed … seed + 7")
+        compare_btn = gr.Button("Compare seeds seed … seed + 7", variant="primary")
         compare_out = gr.Gallery(label="Same seeds, each model", columns=1, object_fit="contain", height="auto")
 
     controls = [model, seed, walk, psi, *sliders]
     outs = [image, download, state_json]
+    private = dict(api_visibility="private")
     live = dict(fn=sample, inputs=[*controls, w_state], outputs=outs, show_progress="hidden",
                 trigger_mode="always_last", concurrency_limit=4, concurrency_id="explore")
-    load_evt = gr.on([model.change, psi.release, walk.release, *[s.release for s in sliders]], api_name="sample",
-                     **live)
-    walk.change(**live, api_visibility="private")  # live preview while dragging
-    seed_set = seed.submit(lambda: None, None, w_state, api_visibility="private").then(**live, api_visibility="private")
-    dice.click(lambda: (random.randrange(2 ** 31), None), None, [seed, w_state], api_visibility="private").then(
-        **live, api_visibility="private")
-    reset.click(lambda: [0.0] * N_SLIDERS, None, sliders, api_visibility="private").then(**live, api_visibility="private")
-    model.change(lambda m: [gr.update(label=lab) for lab in slider_labels(m)], model, sliders,
-                 api_visibility="private")
-    apply.click(apply_state, state_json, [*controls, w_state], api_name="apply_state").then(
-        **live, api_visibility="private")
-    png_state.upload(state_from_file, png_state, state_json, api_visibility="private").then(
-        apply_state, state_json, [*controls, w_state], api_visibility="private").then(**live, api_visibility="private")
+    gr.on([model.change, psi.release, walk.release, *[s.release for s in sliders]], api_name="sample", **live)
+    walk.change(**live, **private)  # live preview while dragging
+    # the seed box: Enter or leaving it (a projected picture is kept while the seed is the one it was shown with)
+    gr.on([seed.submit, seed.blur], seed_left, [seed, state_json, w_state], w_state, **private).then(**live, **private)
+    seed.change(interpolation_seeds, seed, [seed_a, seed_b], **private)
+    dice.click(lambda: (random.randrange(2 ** 31), None), None, [seed, w_state], **private).then(**live, **private)
+    reset.click(lambda: [0.0] * N_SLIDERS, None, sliders, **private).then(**live, **private)
+    model.change(lambda m: [gr.update(label=lab) for lab in slider_labels(m)], model, sliders, **private)
+    # a bad state is one message (the check has no outputs); a good one sets the controls, then the picture
+    apply.click(check_state, state_json, None, **private).success(
+        apply_state, state_json, [*controls, w_state], api_name="apply_state").then(**live, **private)
+    png_state.upload(state_from_file, png_state, state_json, **private).success(check_state, state_json, None,
+                                                                                 **private).success(
+        apply_state, state_json, [*controls, w_state], **private).then(**live, **private)
+    # a starting point sets some controls: the rest go back to 0, the projected picture is left, the picture follows
+    starting.load_input_event.then(lambda: [None, *[0.0] * (N_SLIDERS - 3)], None, [w_state, *sliders[3:]],
+                                   **private).then(**live, **private)
     vary.click(variations, [model, seed, walk, psi, spread, *sliders, w_state], grid, api_name="variations",
                concurrency_limit=2, concurrency_id="explore")
     go.click(interpolate, [model, seed_a, seed_b, frames, psi], [gif, strip], api_name="interpolate",
              concurrency_limit=1, concurrency_id="model")
     proj.click(project, [model, picture, steps], [pair, state_json, w_state, proj_report], api_name="project",
                concurrency_limit=1, concurrency_id="model").then(
-        lambda: [0.0] * N_SLIDERS, None, sliders, api_visibility="private").then(**live, api_visibility="private")
+        lambda: [0.0] * N_SLIDERS, None, sliders, **private).then(**live, **private)
     compare_btn.click(compare_families, [seed, psi], compare_out, api_name="compare",
                       concurrency_limit=2, concurrency_id="explore")
-    del load_evt, seed_set
-    gr.Examples(EXAMPLES, [seed, walk, psi, *sliders[:3]], outputs=None, label="Starting points",
-                example_labels=EXAMPLE_LABELS)
+    # the first picture, per page load (a private event: no /lambda endpoint on the API page)
+    gr.context.Context.root_block.load(lambda: _initial(first), None, outs, **private)
     gr.Examples([[sample_image("astronaut.png")], [sample_image("coffee.png")]], [picture],
                 label="Pictures to project", example_labels=["astronaut", "coffee"])

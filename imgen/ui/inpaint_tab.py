@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -10,8 +11,8 @@ from PIL import Image
 
 from ..store import StoreError, default_store
 from ..tasks import inpaint as task
-from .common import (ImageUpload, MaskEditor, NumberSlider, chosen, gpu, progress_callback, sample_image, save_png,
-                     user_errors)
+from .common import (ImageUpload, MaskEditor, NumberSlider, UserError, chosen, gpu, progress_callback, sample_image,
+                     save_png, took, user_errors)
 
 TEXTURE_LABEL = "Network + the photo's own texture (PatchMatch)"
 CLASSICAL_LABELS = {"PatchMatch: copy the photo's own patches (classical)": "patchmatch",
@@ -53,8 +54,10 @@ def inpaint(editor, mask_file=None, grow: float = 4, feather: float = 3, invert:
             processing: str = next(iter(PROCESSING)), max_side: float = 512, model: str | None = None,
             progress=gr.Progress()):
     """Returns ((before, after) paths for the slider, after path for download, the mask used, a Markdown report)."""
+    started = time.perf_counter()
+    progress(0, desc="Filling")
     if editor is None or editor.get("background") is None:
-        raise gr.Error("Upload a photo first.")
+        raise UserError("Upload a photo first.")
     name = chosen(model, model_choices(), "method")
     mode = chosen(processing, PROCESSING, "processing choice")
     photo = _photo(editor["background"])
@@ -72,14 +75,23 @@ def inpaint(editor, mask_file=None, grow: float = 4, feather: float = 3, invert:
     res = task.inpaint_image(photo, hole, model=name, mode=mode, max_side=max_side, grow=grow,
                              feather=feather, invert=bool(invert),
                              progress=progress_callback(progress, "Filling"))
-    lines = [f"**{model}**: {w}×{h} px in **{res.seconds:.2f} s** ({res.backend}; "
+    after = save_png(res.image, "inpainted")
+    before, used = save_png(photo, "before"), save_png(res.mask_used, "mask")
+    lines = [f"**{model}**: {w}×{h} px in {took(started, res.seconds)} ({res.backend}; "
              f"{res.regions} region(s) processed)."]
     lines += notes + res.notes
     hole_share = float((np.asarray(res.mask_used) > 0).mean())
     lines.append(f"Filled {hole_share:.1%} of the image (grow {round(grow)} px, feather {float(feather):g} px"
                  f"{', inverted' if invert else ''}). Pixels outside the filled area are unchanged.")
-    after = save_png(res.image, "inpainted")
-    return (save_png(photo, "before"), after), after, save_png(res.mask_used, "mask"), "\n\n".join(lines)
+    return (before, after), after, used, "\n\n".join(lines)
+
+
+def inpaint_example(editor, grow: float = 4, feather: float = 3, invert: bool = False,
+                    processing: str = next(iter(PROCESSING)), max_side: float = 512, model: str | None = None,
+                    progress=gr.Progress()):
+    """An example row: the inputs of :func:`inpaint` but the mask file (no example has one; Gradio drops a column
+    that is empty in every row, and the cached examples then failed with HTTP 500)."""
+    return inpaint(editor, None, grow, feather, invert, processing, max_side, model, progress=progress)
 
 
 # ------------------------------------------------------------------------------------------------ examples
@@ -106,45 +118,49 @@ def example_values(model_label: str) -> list[list]:
     for name in EXAMPLE_SHAPES:
         photo, layer = made[name]
         feather = 0 if name == "chelsea" else 3
-        rows.append([{"background": photo, "layers": [layer], "composite": None}, None, 4, feather, False,
+        rows.append([{"background": photo, "layers": [layer], "composite": None}, 4, feather, False,
                      next(iter(PROCESSING)), 512, model_label])
     return rows
 
 
 def build() -> None:
     choices = model_choices()
-    with gr.Row():
-        with gr.Column(scale=1):
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
             editor = MaskEditor(  # gr.ImageMask's frontend; imgen decodes the files (clear errors, EXIF, 16 bit)
                 type="numpy", image_mode="RGBA", format="png", label="Photo: paint over what to remove",
                 sources=["upload", "clipboard"], layers=False, transforms=(), fixed_canvas=False,
                 brush=gr.Brush(default_size=24, colors=["#ff00ff"], color_mode="fixed"),
                 eraser=gr.Eraser(default_size=24), height=520, elem_id="inpaint-editor")
-            mask_file = ImageUpload(label="…or upload a mask (white = fill; optional)",
-                                    sources=["upload", "clipboard"], height=160)
-            with gr.Row():
-                grow = NumberSlider(-16, 48, value=4, step=1, label="Grow (+) / shrink (−) the mask, px")
-                feather = NumberSlider(0, 32, value=3, step=1, label="Feather, px",
-                                    info="Blend the fill into its surroundings over this width.")
-            invert = gr.Checkbox(False, label="Invert the mask (fill everything that is not painted)")
-            processing = gr.Radio(list(PROCESSING), value=next(iter(PROCESSING)), label="Processing",
-                                  info="Full resolution works only around the mask; the whole-image option "
-                                       "fills everything at the max side below.")
-            max_side = NumberSlider(256, 1024, value=512, step=32, label="Max side the model runs at, px")
-            model = gr.Dropdown(list(choices), value=next(iter(choices)), label="Method",
-                                info="Default: the network lays out the fill, the photo's own texture goes on "
-                                     "top. The network options appear when its checkpoint is registered.",
-                                elem_id="inpaint-model")
-            run = gr.Button("Fill", variant="primary", elem_id="inpaint-run")
-        with gr.Column(scale=1):
+            run = gr.Button("Fill the painted area", variant="primary", elem_id="inpaint-run")
+            with gr.Accordion("More options: method, mask, edges, size", open=False, elem_id="inpaint-options"):
+                model = gr.Dropdown(list(choices), value=next(iter(choices)), label="Method",
+                                    info="Default: the network lays out the fill and the photo's own texture goes "
+                                         "on top. The others are faster or simpler.",
+                                    elem_id="inpaint-model")
+                mask_file = ImageUpload(label="Or upload a mask (white = fill; optional)",
+                                        sources=["upload", "clipboard"], height=160)
+                with gr.Row():
+                    grow = NumberSlider(-16, 48, value=4, step=1, label="Cover more around the painting, px",
+                                        info="Negative values cover less.")
+                    feather = NumberSlider(0, 32, value=3, step=1, label="Soften the edge, px",
+                                           info="Fades the fill into its surroundings over this width (feather).")
+                invert = gr.Checkbox(False, label="Fill everything that is NOT painted")
+                processing = gr.Radio(list(PROCESSING), value=next(iter(PROCESSING)), label="Processing",
+                                      info="Full resolution works only around the mask; the whole-image option "
+                                           "fills everything at the size below.")
+                max_side = NumberSlider(256, 1024, value=512, step=32, label="Size the model works at, px",
+                                        info="The long side; larger is slower.")
+        with gr.Column(scale=1, min_width=300):
             slider = gr.ImageSlider(label="Before / after", type="filepath", format="png", max_height=640,
                                      elem_id="inpaint-result")
             download = gr.DownloadButton("Download result (full-resolution PNG)", elem_id="inpaint-download")
+            report = gr.Markdown(elem_id="inpaint-report")
             used = gr.Image(label="Mask used (white = filled)", type="filepath", format="png", height=200,
                             interactive=False, elem_id="inpaint-mask-used")
-            report = gr.Markdown(elem_id="inpaint-report")
     inputs = [editor, mask_file, grow, feather, invert, processing, max_side, model]
     outputs = [slider, download, used, report]
     run.click(inpaint, inputs, outputs, api_name="inpaint", concurrency_limit=1, concurrency_id="model")
-    gr.Examples(example_values(next(iter(choices))), inputs, outputs, fn=inpaint, cache_examples=True,
-                cache_mode="lazy", example_labels=EXAMPLE_LABELS)
+    gr.Examples(example_values(next(iter(choices))), [editor, grow, feather, invert, processing, max_side, model],
+                outputs, fn=inpaint_example, cache_examples=True, cache_mode="lazy", example_labels=EXAMPLE_LABELS,
+                elem_id="inpaint-examples")

@@ -1,12 +1,14 @@
 """The Stylize tab: a photo becomes a painting (a trained style) or takes its colours from a reference picture."""
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 
 from ..image_io import load_image, open_image
 from ..tasks import stylize as task
-from .common import (ImageUpload, NumberSlider, chosen, gpu, progress_callback, sample_image, save_png,
-                     user_errors)
+from .common import (ImageUpload, NumberSlider, UserError, chosen, gpu, progress_callback, sample_image, save_png,
+                     took, user_errors)
 
 REFERENCE_LABEL = "Colours and tones from a reference image"
 METHODS = {"Reinhard (Lab mean and spread)": "reinhard", "Histogram matching (per channel)": "histogram"}
@@ -24,47 +26,52 @@ def style_choices() -> dict[str, str]:
 def stylize(image, style: str | None = None, reference=None, strength: float = 80,
             max_side: float = task.DEFAULT_MAX_SIDE, method: str = next(iter(METHODS)), progress=gr.Progress()):
     """Returns ((before, after) paths for the slider, after path for download, a Markdown report)."""
+    started = time.perf_counter()
+    progress(0, desc="Stylizing")
     if image is None:
-        raise gr.Error("Upload a photo first.")
+        raise UserError("Upload a photo first.")
     name = chosen(style, style_choices(), "style")
     method_name = chosen(method, METHODS, "colour transfer method")
     if name == task.REFERENCE and reference is None:
-        raise gr.Error("Upload a reference image to take the colours and tones from.")
+        raise UserError("Upload a reference image to take the colours and tones from.")
     image = open_image(image)   # decoded once, here: the task and the "before" image share it
     res = task.stylize_image(image, name, reference=reference if name == task.REFERENCE else None,
                              strength=float(strength) / 100.0, max_side=int(max_side), method=method_name,
                              progress=progress_callback(progress, "Stylizing"))
+    after = save_png(res.image, "stylized")
+    before = save_png(load_image(image), "before")
     w, h = res.image.size
     how = (f"colours and tones from your reference ({method})" if name == task.REFERENCE
            else f"painting model {name}" + (f" at {res.processed_size[0]}×{res.processed_size[1]} px"
                                             if res.processed_size else ""))
-    lines = [f"{w}×{h} px in **{res.seconds:.2f} s**: {how}, strength {float(strength):g} % ({res.backend})."]
+    lines = [f"{w}×{h} px in {took(started, res.seconds)}: {how}, strength {float(strength):g} % ({res.backend})."]
     lines += res.notes
-    after = save_png(res.image, "stylized")
-    return (save_png(load_image(image), "before"), after), after, "\n\n".join(lines)
+    return (before, after), after, "\n\n".join(lines)
 
 
 def build() -> None:
     choices = style_choices()
-    with gr.Row():
-        with gr.Column(scale=1):
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
             image = ImageUpload(label="Photo", sources=["upload", "clipboard"], elem_id="stylize-image")
             style = gr.Dropdown(list(choices), value=next(iter(choices)), label="Style",
-                                info="A trained painting model (appears when its checkpoint is registered), or "
-                                     "the colours and tones of any picture you upload below.",
+                                info="A painting style learned by a network, or the colours and tones of any "
+                                     "picture you upload under “More options”.",
                                 elem_id="stylize-style")
-            reference = ImageUpload(label="Reference image (for “colours and tones from a reference”)",
-                                    sources=["upload", "clipboard"], height=200, elem_id="stylize-reference")
-            method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="Colour transfer method",
-                              info="Reinhard moves the overall palette; histogram matching copies it more "
-                                   "exactly (and can posterise).")
-            strength = NumberSlider(0, 100, value=80, step=1, label="Strength, % (0 = the original)")
-            max_side = NumberSlider(256, 1536, value=task.DEFAULT_MAX_SIDE, step=32,
-                                    label="Processing size (painting model), max side in px",
-                                    info="Larger = finer brushwork, slower. The result always has your photo's "
-                                         "full size.")
             run = gr.Button("Stylize", variant="primary", elem_id="stylize-run")
-        with gr.Column(scale=2):
+            with gr.Accordion("More options: reference picture, strength, size", open=False,
+                              elem_id="stylize-options"):
+                reference = ImageUpload(label="Reference picture (for “colours and tones from a reference”)",
+                                        sources=["upload", "clipboard"], height=200, elem_id="stylize-reference")
+                method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="How the colours are copied",
+                                  info="Reinhard moves the overall palette; histogram matching copies it more "
+                                       "exactly (and can posterise).")
+                strength = NumberSlider(0, 100, value=80, step=1, label="Strength, % (0 = the original)")
+                max_side = NumberSlider(256, 1536, value=task.DEFAULT_MAX_SIDE, step=32,
+                                        label="Size the painting model works at (long side, px)",
+                                        info="Larger = finer brushwork, slower. The result always has your "
+                                             "photo's full size.")
+        with gr.Column(scale=1, min_width=300):
             slider = gr.ImageSlider(label="Before / after", type="filepath", format="png", max_height=640,
                                     elem_id="stylize-result")
             download = gr.DownloadButton("Download result (full-resolution PNG)", elem_id="stylize-download")
@@ -86,4 +93,5 @@ def build() -> None:
     if first != REFERENCE_LABEL:
         rows.append([sample_image("chelsea.png"), first, None, 100, task.DEFAULT_MAX_SIDE, reinhard])
         labels.append("cat as a painting")
-    gr.Examples(rows, inputs, outputs, fn=stylize, cache_examples=True, cache_mode="lazy", example_labels=labels)
+    gr.Examples(rows, inputs, outputs, fn=stylize, cache_examples=True, cache_mode="lazy", example_labels=labels,
+                elem_id="stylize-examples")
