@@ -123,3 +123,9 @@ def test_bad_inputs_are_sentences(client):
         client.predict("{not json", api_name="/apply_state")
     ok, _, _ = client.predict(_model(), 10 ** 18, 0, 0.7, *[0.0] * N_SLIDERS, api_name="/sample")  # huge seed
     assert Image.open(ok).size == (512, 512)
+
+
+def test_variations_take_a_huge_whole_seed():
+    from imgen.ui import explore_tab
+    path = explore_tab.variations(model_names()[0], 10 ** 400, 0, 0.7, 1.0, *[0.0] * N_SLIDERS)
+    assert Image.open(path).size[0] > 64          # a grid, not an OverflowError

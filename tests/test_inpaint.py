@@ -6,6 +6,7 @@ Everything runs on tiny untrained networks and small images; no shipped checkpoi
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -446,13 +447,17 @@ def test_tab_handler_and_examples(monkeypatch, tmp_path):
     a, m = np.asarray(Image.open(after)), np.asarray(Image.open(used))
     assert download == after and a.shape == bg[:, :, :3].shape and Image.open(after).mode == "RGB"
     assert np.array_equal(a[m == 0], bg[:, :, :3][m == 0]) and (m > 0).any()
-    assert "s" in report and "region" in report
+    assert report.startswith("**OpenCV Telea (classical)**: ") and re.search(r"in \*\*\d+\.\d+ s\*\*", report)
+    assert re.search(r"\d+ region\(s\) processed", report)
     with pytest.raises(gr.Error, match="Upload a photo first"):
         inpaint_tab.inpaint(None)
     with pytest.raises(gr.Error, match="Unknown method"):
         inpaint_tab.inpaint(value, None, 0, 0, False, "Only the masked area at full resolution", 512, "bogus")
     choices = inpaint_tab.model_choices()
-    assert "Trained network alone (inpaint-net)" not in choices or store_mod.default_store().entries_for_task("inpaint")
+    assert ("Trained network alone (inpaint-net)" in choices) == bool(store_mod.default_store().entries_for_task("inpaint"))
+    # no method given: the report names the one used (the first choice), not "None"
+    *_, report = inpaint_tab.inpaint(value, None, 4, 3, False, next(iter(inpaint_tab.PROCESSING)), 512, None)
+    assert report.startswith(f"**{next(iter(choices))}**: ")
     assert choices["PatchMatch: copy the photo's own patches (classical)"] == "patchmatch"
     if "Trained network alone (inpaint-net)" in choices:   # the default comes first: the network + the photo's texture
         assert next(iter(choices.values())) == "net-patchmatch"

@@ -103,7 +103,7 @@ def variations(model: str, seed: float, walk: float, psi: float, spread: float, 
     dirs, w = rest[:N_SLIDERS], (rest[N_SLIDERS] if len(rest) > N_SLIDERS else None)
     ex = _explorer(model)
     state = _state(model, seed, walk, psi, dirs, w)
-    grid = task.tile(ex.variations(state, 16, spread, seed=int(float(seed)) % 2 ** 32))
+    grid = task.tile(ex.variations(state, 16, spread, seed=int(state.seed) % 2 ** 32))   # checked: no overflow
     return _save(grid, state, "variations", size=4 * grid.shape[1])
 
 

@@ -77,7 +77,8 @@ def inpaint(editor, mask_file=None, grow: float = 4, feather: float = 3, invert:
                              progress=progress_callback(progress, "Filling"))
     after = save_png(res.image, "inpainted")
     before, used = save_png(photo, "before"), save_png(res.mask_used, "mask")
-    lines = [f"**{model}**: {w}×{h} px in {took(started, res.seconds)} ({res.backend}; "
+    label = next(k for k, v in model_choices().items() if v == name)   # what was used, also when model is None
+    lines = [f"**{label}**: {w}×{h} px in {took(started, res.seconds)} ({res.backend}; "
              f"{res.regions} region(s) processed)."]
     lines += notes + res.notes
     hole_share = float((np.asarray(res.mask_used) > 0).mean())
