@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.slow   # a real browser: run with the full suite, not with -m 'not slow'
+
 pytest.importorskip("gradio")
 sync_api = pytest.importorskip("playwright.sync_api")
 

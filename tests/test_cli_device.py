@@ -26,6 +26,7 @@ def run_cli(*args, env=None, timeout=120):
                           text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_help_lists_commands():
     r = run_cli("--help")
     assert r.returncode == 0
@@ -33,6 +34,7 @@ def test_help_lists_commands():
         assert cmd in r.stdout
 
 
+@pytest.mark.slow
 def test_models_lists_bundled_checkpoint():
     r = run_cli("models", "--json")
     assert r.returncode == 0, r.stderr
@@ -59,6 +61,7 @@ def hub_env(tmp_path):
         yield hub, env
 
 
+@pytest.mark.slow
 def test_download_prefetches_then_models_reports_cache(hub_env):
     hub, env = hub_env
     r = run_cli("download", env=env)
@@ -69,6 +72,7 @@ def test_download_prefetches_then_models_reports_cache(hub_env):
     assert json.loads(r.stdout)[0]["source"] == "hub cache"
 
 
+@pytest.mark.slow
 def test_download_offline_gives_one_clear_message(hub_env):
     hub, env = hub_env
     r = run_cli("download", "tiny", env={**env, "HF_HUB_OFFLINE": "1"})
@@ -121,6 +125,7 @@ def test_onnx_runner_exports_falls_back_with_a_warning_and_names_the_backend():
     assert backend_name(None, cpu) == "torch (cpu)"
 
 
+@pytest.mark.slow
 def test_help_lists_training_commands():
     r = run_cli("--help")
     assert all(cmd in r.stdout for cmd in ("train", "export", "data"))
@@ -138,6 +143,7 @@ def test_reports_record_the_command_as_typed_global_options_included(tmp_path):
     assert command_line(args) == "python -m imgen eval stylize --data 'my photos'"
 
 
+@pytest.mark.slow
 def test_eval_denoise_unknown_model_is_one_line(shared_data):
     r = run_cli("eval", "denoise", "--data", str(shared_data / "eval/denoise/Set12"), "--model", "bogus",
                 "--limit", "1")

@@ -119,6 +119,7 @@ def test_try_it_noise_and_gray_and_nlm():
     assert psnr(np.asarray(img), np.asarray(nlm)) > psnr(np.asarray(img), np.asarray(noisy))
 
 
+@pytest.mark.slow
 def test_cli_round_trip(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -135,6 +136,7 @@ def test_cli_round_trip(tmp_path):
     assert b.size == (30, 40) and b.mode == "L"
 
 
+@pytest.mark.slow
 def test_tiled_equals_whole_image_with_shipped_model(shared_data):
     from imgen.store import load
     path = sorted((shared_data / "eval/denoise/CBSD68").glob("*.png"))[5]

@@ -132,6 +132,7 @@ def test_png_without_state_is_a_clear_error(tmp_path):
         task.state_from_png(tmp_path / "plain.png")
 
 
+@pytest.mark.slow
 def test_projection_beats_a_random_latent(generator, tmp_path):
     ex = Explorer(generator, "tiny", backend="torch")
     target = ex.image(state(seed=21, psi=1.0))

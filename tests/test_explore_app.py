@@ -38,6 +38,7 @@ def test_endpoints_are_named(client):
     assert {"/sample", "/variations", "/interpolate", "/project", "/apply_state", "/compare"} <= set(api)
 
 
+@pytest.mark.slow
 def test_project_shows_the_encoders_guess_first_then_refines(client):
     from imgen.tasks.explore import get_explorer
     name = next((m for m in model_names() if get_explorer(m).can_encode), None)
@@ -100,6 +101,7 @@ def test_variations_and_interpolation(client):
     assert Image.open(strip).size[0] > Image.open(strip).size[1]
 
 
+@pytest.mark.slow
 def test_projection_and_sessions_do_not_mix(app_url, tmp_path):
     a = Client(app_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "a"))
     b = Client(app_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "b"))

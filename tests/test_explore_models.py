@@ -47,11 +47,13 @@ def _textures(n: int, seed: int) -> torch.Tensor:
     return (torch.rand(n, 3, 64, 64, generator=g) * 255).round().byte()
 
 
+@pytest.mark.slow
 def test_swd_of_a_set_against_itself_is_zero():
     x = _textures(16, 0)
     assert multiscale_swd(x, x)["swd"] == pytest.approx(0.0, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_swd_ranks_a_blurred_copy_behind_another_sample_of_the_same_kind():
     a, b = _textures(32, 1), _textures(32, 2)
     blurred = _blur(_blur(a.double())).round().clamp(0, 255).byte()
@@ -107,6 +109,7 @@ def test_vae_directions_are_orthonormal_and_sampling_fits_the_means(vae):
     assert torch.equal(fresh.mapping(z), z)   # untrained: the N(0, I) prior
 
 
+@pytest.mark.slow
 def test_vae_projection_starts_from_its_encoder(vae, tmp_path):
     ex = Explorer(vae, "tiny-vae", backend="torch")
     target = ex.image(state(seed=5, psi=1.0))
@@ -156,6 +159,7 @@ def _vae_cmd(data: Path, out: Path, *extra: str) -> list[str]:
             "--batch", "4", "--config", json.dumps(TINY_VAE), "--log-every", "1", "--val-every", "1000", *extra]
 
 
+@pytest.mark.slow
 def test_vae_minutes_budget_ends_annealed_with_a_checkpoint(fake_faces, tmp_path):
     out = tmp_path / "run"
     t0 = time.time()
@@ -169,6 +173,7 @@ def test_vae_minutes_budget_ends_annealed_with_a_checkpoint(fake_faces, tmp_path
     assert final["final"] is True and "val_psnr" in final
 
 
+@pytest.mark.slow
 def test_vae_sigterm_saves_a_checkpoint_that_resumes(fake_faces, tmp_path):
     out = tmp_path / "run"
     p = subprocess.Popen(_vae_cmd(fake_faces, out, "--steps", "100000"), cwd=ROOT, stdout=subprocess.PIPE,
@@ -197,6 +202,7 @@ def _shipped(name: str):
     return task.get_explorer(name)
 
 
+@pytest.mark.slow
 def test_shipped_kaokore_gan_is_far_better_than_the_old_cpu_model(shared_data):
     """FID in the classifier space at 500 samples (measured 0.75; the replaced CPU model scored 1.44 at 2 000
     samples, and FID only grows as samples get fewer)."""
@@ -230,6 +236,7 @@ def test_shipped_vae_reconstructs_held_out_faces_far_better_than_the_mean_face(s
     assert _psnr(rec, faces).mean() > _psnr(np.broadcast_to(mean_face, faces.shape), faces).mean() + 5
 
 
+@pytest.mark.slow
 def test_shipped_encoder_beats_the_average_start_at_the_same_step_count(shared_data):
     from imgen.datasets.faces import load_set, split_files
     ex = _shipped("kaokore-gan")
@@ -241,6 +248,7 @@ def test_shipped_encoder_beats_the_average_start_at_the_same_step_count(shared_d
     assert np.mean(with_enc) > np.mean(without) + 1
 
 
+@pytest.mark.slow
 def test_cli_project_writes_a_png_that_carries_the_state(vae, tmp_path):
     from imgen.cli import main
     from imgen.store import Store, set_default_store

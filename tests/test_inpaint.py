@@ -292,6 +292,7 @@ def trained_run(fake_data, tmp_path_factory):
     return tmp, first
 
 
+@pytest.mark.slow
 def test_trainer_runs_and_resumes_exactly(trained_run):
     tmp, first = trained_run
     assert first["step"] == 2
@@ -330,6 +331,7 @@ def exported(trained_run, shared_data, tmp_path_factory):
     return weights, registry, sha, report
 
 
+@pytest.mark.slow
 def test_export_card_sheet_registry(exported):
     weights, registry, sha, report = exported
     entry = json.loads(registry.read_text())["models"]["inpaint-net"]
@@ -354,6 +356,7 @@ def run_cli(*args, env=None):
                           text=True, timeout=180)
 
 
+@pytest.mark.slow
 def test_cli_single_and_batch(tmp_path, exported):
     weights, registry, _, _ = exported
     src, masks = tmp_path / "in", tmp_path / "masks"
@@ -379,6 +382,7 @@ def test_cli_single_and_batch(tmp_path, exported):
     assert Image.open(tmp_path / "all" / "p2.png").size == (30, 30) and "resized" in r.stdout
 
 
+@pytest.mark.slow
 def test_cli_eval_json(tmp_path, shared_data):
     out = tmp_path / "r.json"
     r = run_cli("eval", "inpaint", "--data", str(shared_data / PLACES), "--model", "telea", "--limit", "2",
@@ -392,6 +396,7 @@ def test_cli_eval_json(tmp_path, shared_data):
     assert "PSNR" in r.stdout
 
 
+@pytest.mark.slow
 def test_shipped_model_beats_telea_on_eval_images(shared_data):
     """Smoke test of the real checkpoint (weights/): on the 16 places2_256 pairs, as `eval inpaint` runs it (a few
     seconds), the network beats OpenCV Telea: measured 23.09 vs 21.54 dB, SSIM 0.7940 vs 0.7924 (not loosened for

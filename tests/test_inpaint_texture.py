@@ -99,6 +99,7 @@ def test_texture_methods_leave_outside_pixels_alone(mode):
             assert not np.array_equal(out[hole], ref[hole])
 
 
+@pytest.mark.slow
 def test_default_beats_telea_on_both_measures(shared_data):
     """Smoke test on the first 4 places2_512 photos, free-form and object masks (a few seconds): the default method
     (the shipped network + the photo's texture) has more detail and a closer texture than Telea (measured on these

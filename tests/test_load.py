@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 
+pytestmark = pytest.mark.slow
 pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
 

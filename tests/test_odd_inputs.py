@@ -525,6 +525,7 @@ def test_cli_wrong_paths_and_names(case, files, capsys, tmp_path):
         assert_one_line_error(rc, err, "^denoise: .*File exists")
 
 
+@pytest.mark.slow
 def test_cli_subprocess_broken_and_good_inputs(files, tmp_path):
     """A real process: broken inputs are reported one line each, the good one is still written, exit 1."""
     r = subprocess.run([sys.executable, "-m", "imgen", "denoise", files["truncated-jpeg"], files["decompression-bomb"],

@@ -95,6 +95,7 @@ def denoise_args(data: Path, out: Path, *budget: str) -> list[str]:
             "--device", "cpu"]
 
 
+@pytest.mark.slow
 def test_minutes_run_ends_on_time_annealed_with_a_checkpoint(data, tmp_path, one_process):
     out = tmp_path / "run"
     t = time.time()
@@ -109,6 +110,7 @@ def test_minutes_run_ends_on_time_annealed_with_a_checkpoint(data, tmp_path, one
     assert json.loads((out / "args.json").read_text())["hardware"].endswith("(no GPU)")
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_that_resumes(data, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "IMGEN_THREADS": "1"}

@@ -54,6 +54,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_ddp_two_processes(fake_data, tmp_path):
     out = tmp_path / "run"
     env = {k: v for k, v in os.environ.items()
