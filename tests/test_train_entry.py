@@ -65,10 +65,11 @@ def test_time_budget_schedule_ends_at_its_final_value():
     clock.tick(10)
     assert not clock.stopping and clock.progress == pytest.approx(0.5, abs=0.01)
     assert clock.lr(10, 1.0, warmup_steps=5) == pytest.approx(0.01 + 0.99 * 0.5, abs=0.01)
-    assert clock.lr(2, 1.0, warmup_steps=5) == pytest.approx(3 / 5)     # warm-up counts steps
+    assert clock.lr(2, 1.0, warmup_steps=5) == pytest.approx(3 / 5 * clock.lr(10, 1.0, 5))   # warm-up counts steps
     clock.budget.t0 -= 31
     clock.tick(11)
     assert clock.stopping and clock.ckpt_due and clock.lr(11, 1.0, 5) == pytest.approx(0.01)
+    assert clock.lr(2, 1.0, warmup_steps=500) < 0.01       # a budget too short for its warm-up still ends low
     clock.close()
 
 

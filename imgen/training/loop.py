@@ -231,12 +231,12 @@ def scheduled_lr(step: int, progress: float, base: float, warmup_steps: int, bud
                  final: float = 0.01) -> float:
     """The LR of a step: linear warm-up over ``warmup_steps``, then cosine to ``base * final``. With a step
     budget only, the cosine runs over the steps (:func:`cosine_lr`, as always); with a time budget it runs over
-    ``progress`` (the budget's fraction spent), so a run stopped by its clock has finished its schedule."""
+    ``progress`` (the budget's fraction spent) and the warm-up ramp multiplies it, so a run stopped by its clock
+    ends at ``base * final`` at most, even one too short to finish its warm-up."""
     if not budget.minutes:
         return cosine_lr(step, budget.steps, base, warmup_steps, final)
-    if step < warmup_steps:
-        return base * (step + 1) / warmup_steps
-    return base * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    ramp = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+    return base * ramp * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 class RunClock:
