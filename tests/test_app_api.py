@@ -25,6 +25,13 @@ def test_named_endpoints_are_documented(client):
     assert {"/denoise", "/inpaint"} <= set(api)
 
 
+def test_api_reference_lists_every_endpoint(client):
+    from conftest import ROOT
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    doc = (ROOT / "docs" / "api.md").read_text()
+    assert [e for e in api if f"`{e}`" not in doc] == []
+
+
 def test_denoise_endpoint(client):
     src = sample_image("chelsea.png")
     (before, after), download, report = client.predict(handle_file(src), "Manual", 20, True, 20,
