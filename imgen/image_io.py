@@ -297,7 +297,7 @@ def split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
         else:
             arr = (arr - lo) * (255.0 / max(hi - lo, 1e-12))
         arr = np.nan_to_num(arr, nan=0.0, posinf=255.0, neginf=0.0)
-        return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L"), None
+        return Image.fromarray(to_uint8(arr), "L"), None
     return img.convert("RGB"), None  # CMYK, YCbCr, LAB, HSV, ...
 
 
@@ -325,6 +325,22 @@ def load_image(source, mode: str | None = None, limit: int | None = None) -> Ima
     return join_alpha(base, alpha).convert(mode) if mode in ("RGBA", "LA") else base.convert(mode)
 
 
+def fit_max_side(a: np.ndarray, side: int) -> np.ndarray:
+    """An (H, W[, C]) array area-resized so its long side is at most ``side`` (as it is when it already fits):
+    the one place where a task or a trainer shrinks an image to its processing size."""
+    h, w = a.shape[:2]
+    if max(h, w) <= side:
+        return a
+    import cv2
+    s = side / max(h, w)
+    return cv2.resize(a, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
+def to_uint8(a) -> np.ndarray:
+    """Values on the 0..255 scale (any float or int array) rounded and clipped to uint8: the one place for it."""
+    return np.clip(np.rint(np.asarray(a)), 0, 255).astype(np.uint8)
+
+
 def array_to_pil(arr: np.ndarray) -> Image.Image:
     """uint8/uint16/float array (H, W), (H, W, 1|2|3|4) to a PIL image (floats in [0, 1] are scaled)."""
     a = np.asarray(arr)
@@ -341,7 +357,7 @@ def array_to_pil(arr: np.ndarray) -> Image.Image:
         a = np.asarray(a, np.float64)
         if a.size and np.nanmax(a) <= 1.0:
             a = a * 255.0
-        a = np.clip(np.rint(np.nan_to_num(a)), 0, 255).astype(np.uint8)
+        a = to_uint8(np.nan_to_num(a))
     if a.ndim == 2:
         return Image.fromarray(a, "L")
     return Image.fromarray(a, {2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]])

@@ -16,7 +16,8 @@ from PIL import Image
 from imgen.cli import main as cli
 from imgen.datasets import faces
 from imgen.training import loop, packs, train_inpaint
-from imgen.datasets.folders import list_images, shrink_to_long_side
+from imgen.datasets.folders import list_images
+from imgen.image_io import fit_max_side
 from imgen.training.data import PatchSampler
 from imgen.training.loop import RunClock, load_checkpoint
 
@@ -250,7 +251,7 @@ def test_stylize_pack_stores_photos_shrunk_as_the_trainer_keeps_them(data, tmp_p
     from imgen.image_io import load_image
     src = np.asarray(load_image(data / "photos/urban80/000.jpg", mode="RGB"))
     got = np.asarray(load_image(tmp_path / "pack/photos/urban80/000.png", mode="RGB"))
-    assert got.shape == (171, 768, 3) and np.array_equal(got, shrink_to_long_side(src, 768))
+    assert got.shape == (171, 768, 3) and np.array_equal(got, fit_max_side(src, 768))
 
 
 def test_pack_over_budget_reencodes_then_drops_and_says_so(data, tmp_path, capsys):

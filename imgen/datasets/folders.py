@@ -1,5 +1,5 @@
 """Folders of images in the shared data's layout (``../shared/data``: ``photos/cbsd432``, ``faces/kaokore128``...),
-and the two resizes trainers keep images at."""
+and the square resize the generators' trainers keep images at."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,15 +19,6 @@ def list_images(folders: Iterable[str | Path]) -> list[Path]:
     for folder in folders:
         out += sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     return out
-
-
-def shrink_to_long_side(a: np.ndarray, side: int) -> np.ndarray:
-    """``a`` (H, W[, C] uint8) resized with area averaging so its long side is at most ``side`` (else as is)."""
-    h, w = a.shape[:2]
-    if max(h, w) <= side:
-        return a
-    s = side / max(h, w)
-    return cv2.resize(a, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
 def square_rgb(path: str | Path, size: int) -> np.ndarray:

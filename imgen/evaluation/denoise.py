@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..image_io import load_image
-from ..tasks.denoise import denoise_array, get_denoiser, to_uint8
+from ..image_io import to_uint8
+from ..tasks.denoise import denoise_array, get_denoiser
 from ..datasets.folders import list_images
 from ..metrics.fidelity import psnr, ssim
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..cancel import checkpoint
 from ..device import autocast_dtype, whole_image_fits
-from ..image_io import crop_to, join_alpha, open_image, pad_to_multiple, run_tiled, split_alpha
+from ..image_io import crop_to, join_alpha, open_image, pad_to_multiple, run_tiled, split_alpha, to_uint8
 from ..runtime import RunnerCache, backend_name, onnx_runner
 
 DEFAULT_MODEL = "denoise-unet"
@@ -101,7 +101,7 @@ class NLMDenoiser:
     """OpenCV non-local means (h = 0.8 sigma), the classical comparison. Input is clipped to uint8 first."""
 
     def __call__(self, noisy: np.ndarray, sigma: float, progress: Progress | None = None) -> np.ndarray:
-        u8 = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+        u8 = to_uint8(noisy)
         h = max(0.8 * sigma, 1e-3)
         if u8.shape[2] == 3 and not _is_gray(u8):
             out = cv2.fastNlMeansDenoisingColored(u8, None, h, h, 7, 21)
@@ -137,10 +137,6 @@ def denoise_array(noisy: np.ndarray, sigma: float, denoiser, progress: Progress 
     a3 = np.repeat(a.reshape(a.shape[0], a.shape[1], 1), 3, axis=2) if gray else a
     out = denoiser(a3, float(np.clip(sigma, 0.0, SIGMA_MAX)), progress)
     return out.mean(axis=2) if gray else out
-
-
-def to_uint8(a: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
 
 
 @dataclass

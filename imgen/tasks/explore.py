@@ -23,7 +23,7 @@ import torch
 from PIL import Image, PngImagePlugin
 
 from ..cancel import checkpoint
-from ..image_io import open_image
+from ..image_io import open_image, to_uint8
 from ..runtime import backend_name, onnx_runner
 
 DEFAULT_MODEL = "kaokore-gan"
@@ -231,7 +231,7 @@ class Explorer:
         else:
             with torch.inference_mode():
                 x = ((self.module(torch.from_numpy(ws).to(self.device)) + 1) * 127.5).float().cpu().numpy()
-        return np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+        return to_uint8(x).transpose(0, 2, 3, 1)
 
     def image(self, state: ExploreState) -> np.ndarray:
         return self.render(self.w_for(state)[None])[0]
@@ -319,7 +319,7 @@ def to_model_input(image, size: int) -> np.ndarray:
     y, x = (h - s) // 2, (w - s) // 2
     crop = rgb[y:y + s, x:x + s]
     interp = cv2.INTER_AREA if s > size else cv2.INTER_CUBIC
-    return np.clip(np.rint(cv2.resize(crop, (size, size), interpolation=interp)), 0, 255).astype(np.uint8)
+    return to_uint8(cv2.resize(crop, (size, size), interpolation=interp))
 
 
 _EXPLORERS: dict[tuple[str, str], Explorer] = {}

@@ -35,7 +35,8 @@ import torch
 from PIL import Image
 
 from ..cancel import checkpoint
-from ..image_io import ImageInputError, crop_to, join_alpha, open_image, pad_to_multiple, split_alpha
+from ..image_io import (ImageInputError, crop_to, fit_max_side, join_alpha, open_image, pad_to_multiple,
+                        split_alpha, to_uint8)
 from ..runtime import RunnerCache, backend_name, onnx_runner
 from .numbers import finite_number
 from .patchmatch import exemplar_fill
@@ -223,7 +224,7 @@ def feather_weight(hole: np.ndarray, feather: float = 0) -> np.ndarray:
 def mask_to_image(mask: np.ndarray) -> Image.Image:
     """A bool mask or [0, 1] weight map as an "L" image (255 = hole)."""
     m = np.asarray(mask)
-    a = m.astype(np.uint8) * 255 if m.dtype == bool else np.clip(np.rint(m * 255.0), 0, 255).astype(np.uint8)
+    a = m.astype(np.uint8) * 255 if m.dtype == bool else to_uint8(m * 255.0)
     return Image.fromarray(a, "L")
 
 
@@ -289,7 +290,7 @@ class ClassicalInpainter:
         self.multiple = 1
 
     def __call__(self, arr: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        u8 = np.ascontiguousarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
+        u8 = np.ascontiguousarray(to_uint8(arr))
         if hole.all():  # nothing to propagate from
             return np.full(arr.shape, 128.0, np.float32)
         return cv2.inpaint(u8, hole.astype(np.uint8) * 255, self.radius, self.flag).astype(np.float32)
@@ -394,10 +395,6 @@ def crop_regions(hole: np.ndarray, feather: float = 0, min_context: int = MIN_CO
     return sorted(boxes)
 
 
-def _to_u8(a: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
-
-
 def _fill_box(arr: np.ndarray, hole: np.ndarray, inpainter, max_side: int, full_res: bool = False) -> np.ndarray:
     """Fill one crop: scale down to ``max_side`` if larger, run, scale the prediction back. uint8 output.
 
@@ -407,20 +404,18 @@ def _fill_box(arr: np.ndarray, hole: np.ndarray, inpainter, max_side: int, full_
     if full_res and getattr(inpainter, "full_resolution", False):
         limit = max(max_side, TEXTURE_MAX_SIDE)
         if max(h, w) <= limit:
-            return _to_u8(inpainter(arr, hole, max_side=max_side))
+            return to_uint8(inpainter(arr, hole, max_side=max_side))
         return _fill_box(arr, hole, lambda a, m: inpainter(a, m, max_side=max_side), limit)
-    scale = min(1.0, max_side / max(h, w))
-    if scale < 1.0:
-        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
-        small = cv2.resize(arr, (sw, sh), interpolation=cv2.INTER_AREA)
+    if max(h, w) > max_side:
+        small = fit_max_side(arr, max_side)
         # a low-resolution pixel that covers any hole pixel is a hole (the object must not leak in)
-        small_hole = cv2.resize(hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
-        pred = cv2.resize(_to_u8(inpainter(small, small_hole)), (w, h), interpolation=cv2.INTER_CUBIC)
+        small_hole = fit_max_side(hole.astype(np.float32), max_side) > 0
+        pred = cv2.resize(to_uint8(inpainter(small, small_hole)), (w, h), interpolation=cv2.INTER_CUBIC)
         if pred.ndim == 2 and arr.ndim == 3:
             pred = pred[:, :, None]
         # outside the hole the prediction is the photo at full resolution, not its blurred down-and-up copy
-        return np.where(hole[:, :, None] if pred.ndim == 3 else hole, pred, _to_u8(arr))
-    return _to_u8(inpainter(arr, hole))
+        return np.where(hole[:, :, None] if pred.ndim == 3 else hole, pred, to_uint8(arr))
+    return to_uint8(inpainter(arr, hole))
 
 
 def _spread_step(pred: np.ndarray, src: np.ndarray, hole: np.ndarray, feather: float) -> np.ndarray:
@@ -539,7 +534,7 @@ def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", m
         wgt, s, p = weight[ry0:ry1, rx0:rx1], src[ry0:ry1, rx0:rx1], pred[ry0:ry1, rx0:rx1]
         if s.ndim == 3:
             wgt = wgt[:, :, None]
-        blended = _to_u8(wgt * p.astype(np.float32) + (1.0 - wgt) * s.astype(np.float32))
+        blended = to_uint8(wgt * p.astype(np.float32) + (1.0 - wgt) * s.astype(np.float32))
         out[y0 + ry0:y0 + ry1, x0 + rx0:x0 + rx1] = np.where(wgt > 0, blended, s)
         if progress:
             progress(i + 1, len(boxes))

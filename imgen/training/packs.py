@@ -25,7 +25,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..datasets.folders import list_images, shrink_to_long_side, square_rgb
+from ..datasets.folders import list_images, square_rgb
+from ..image_io import fit_max_side
 
 QUALITIES = (95, 90, 85, 80, 75)
 
@@ -84,7 +85,7 @@ def _pixels(path: Path, group: Group) -> np.ndarray:
         return square_rgb(path, group.square)
     from ..image_io import load_image
     a = np.asarray(load_image(path, mode="L" if group.gray else "RGB"))
-    return shrink_to_long_side(a, group.long_side) if group.long_side else a
+    return fit_max_side(a, group.long_side) if group.long_side else a
 
 
 class _Entry:
