@@ -107,6 +107,68 @@ def backend_name(onnx: "OnnxModule | None", device: torch.device) -> str:
     return "onnxruntime" if onnx is not None else f"torch ({device.type})"
 
 
+class ModelRunner:
+    """A loaded image module as a task runs it: ONNX Runtime on CPU (exported once, see :class:`OnnxModule`),
+    PyTorch on CUDA/MPS (under autocast when ``IMGEN_PRECISION`` asks for it), inputs padded to the module's
+    ``multiple`` (reflection) and ``min_side`` (replication) and the padding cropped off the output.
+
+    A task's runner declares its inputs (``input_names``, :meth:`example_inputs`) and what it is called in
+    messages (``what``); it calls :meth:`run` with NCHW float tensors. The module is never modified (it may be
+    the store's cached one, shared by every caller).
+    """
+
+    input_names: tuple[str, ...] = ("x",)
+    what = "model"
+    default_multiple, default_min_side = 8, 1
+
+    def __init__(self, module: torch.nn.Module, backend: str | None = None):
+        from .device import autocast_dtype
+        self.module = module
+        self.device = next(module.parameters()).device
+        self.multiple = getattr(module, "multiple", self.default_multiple)
+        self.min_side = getattr(module, "min_side", self.default_min_side)
+        self.onnx = onnx_runner(module, self.example_inputs(), self.input_names, self.what, self.device, backend)
+        self.autocast = autocast_dtype(self.device) if self.onnx is None else None
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.zeros(1, 3, 64, 64) for _ in self.input_names)
+
+    @property
+    def backend(self) -> str:
+        return backend_name(self.onnx, self.device)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (N, C, H, W) padded to the module's multiple and minimum side (crop back with ``[..., :h, :w]``)."""
+        from .image_io import pad_to_multiple
+        x, _ = pad_to_multiple(x, self.multiple)
+        ph, pw = max(0, self.min_side - x.shape[-2]), max(0, self.min_side - x.shape[-1])
+        if ph or pw:   # a strip a few px thin: reflection padding inside the network needs more
+            x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate")
+        return x
+
+    def run(self, *inputs: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """The module on ``inputs`` (CPU tensors, images already padded), float32 on the CPU, cropped to ``size``."""
+        with torch.inference_mode():
+            if self.onnx is not None:
+                y = torch.from_numpy(self.onnx(*[t.numpy() for t in inputs]))
+            else:
+                with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+                    y = self.module(*[t.to(self.device, non_blocking=True) for t in inputs]).float().cpu()
+        return y if size is None else y[..., :size[0], :size[1]]
+
+    @staticmethod
+    def image_tensor(a: np.ndarray, scale: float = 1 / 255) -> torch.Tensor:
+        """(H, W, C) or (H, W) array -> (1, C, H, W) float tensor times ``scale``."""
+        a = np.asarray(a, np.float32)
+        a = a[:, :, None] if a.ndim == 2 else a
+        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)) * scale)[None]
+
+    @staticmethod
+    def image_array(y: torch.Tensor, scale: float = 255.0) -> np.ndarray:
+        """(1, C, H, W) tensor -> (H, W, C) float array times ``scale``."""
+        return y[0].permute(1, 2, 0).numpy() * scale
+
+
 class RunnerCache:
     """Task wrappers around models (an inpainter, a stylizer, ...): one per (registered name, device) and one
     per loaded module, built by ``wrap(module)``; callables other than modules pass through unchanged."""

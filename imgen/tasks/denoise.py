@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 
 from ..cancel import checkpoint
-from ..device import autocast_dtype, whole_image_fits
-from ..image_io import crop_to, join_alpha, open_image, pad_to_multiple, run_tiled, split_alpha, to_uint8
-from ..runtime import RunnerCache, backend_name, onnx_runner
+from ..device import whole_image_fits
+from ..image_io import join_alpha, open_image, run_tiled, split_alpha, to_uint8
+from ..runtime import ModelRunner, RunnerCache
 
 DEFAULT_MODEL = "denoise-unet"
 CLASSICAL = ("nlm",)
@@ -41,40 +41,26 @@ def estimate_sigma(arr: np.ndarray) -> float:
     return float(np.clip(s, 0.0, SIGMA_MAX))
 
 
-class NetworkDenoiser:
+class NetworkDenoiser(ModelRunner):
     """Runs a trained denoiser module on float arrays in 0..255 space (H, W, 3), tiled when large.
 
-    On CPU it runs through ONNX Runtime (see :mod:`imgen.runtime`), elsewhere through PyTorch. On CUDA an image
-    runs in one piece when the GPU's free memory holds it (``whole``: None = decide by memory, True/False = always
-    / never), falling back to tiles if it runs out; ``IMGEN_PRECISION=fp16|bf16`` runs it under autocast.
+    On CPU it runs through ONNX Runtime, elsewhere through PyTorch (:class:`imgen.runtime.ModelRunner`). On CUDA
+    an image runs in one piece when the GPU's free memory holds it (``whole``: None = decide by memory,
+    True/False = always / never), falling back to tiles if it runs out.
     """
+
+    input_names, what, default_multiple = ("x", "sigma"), "denoiser", 16
 
     def __init__(self, module: torch.nn.Module, tile: int = TILE, overlap: int = OVERLAP, backend: str | None = None,
                  whole: bool | None = None):
-        self.module = module
-        self.device = next(module.parameters()).device
-        self.multiple = getattr(module, "multiple", 16)
+        super().__init__(module, backend)
         self.tile, self.overlap, self.whole = tile, overlap, whole
-        self.onnx = onnx_runner(module, (torch.zeros(1, 3, 64, 64), torch.zeros(1)), ["x", "sigma"], "denoiser",
-                                self.device, backend)
-        self.autocast = autocast_dtype(self.device) if self.onnx is None else None
-        if self.onnx is None:
-            self.module.to(memory_format=torch.channels_last)
 
-    @property
-    def backend(self) -> str:
-        return backend_name(self.onnx, self.device)
+    def example_inputs(self):
+        return torch.zeros(1, 3, 64, 64), torch.zeros(1)
 
     def _run(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
-        x, size = pad_to_multiple(x, self.multiple)
-        if self.onnx is not None:
-            y = torch.from_numpy(self.onnx(x.numpy(), np.full((x.shape[0],), sigma, np.float32)))
-        else:
-            s = torch.full((x.shape[0],), float(sigma), device=self.device)
-            x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
-                y = self.module(x, s).float().cpu()
-        return crop_to(y, size)
+        return self.run(self.pad(x), torch.full((x.shape[0],), float(sigma)), size=x.shape[-2:])
 
     def _in_one_piece(self, x: torch.Tensor) -> bool:
         if self.onnx is not None or self.whole is False:
@@ -82,19 +68,18 @@ class NetworkDenoiser:
         return self.whole or whole_image_fits(self.device, x.shape[-2] * x.shape[-1], GPU_BYTES_PER_PIXEL)
 
     def __call__(self, noisy: np.ndarray, sigma: float, progress: Progress | None = None) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32).transpose(2, 0, 1)).unsqueeze(0) / 255.0
-        with torch.inference_mode():
-            y = None
-            if self._in_one_piece(x):
-                try:
-                    y = self._run(x, sigma)
-                    if progress:
-                        progress(1, 1)
-                except torch.OutOfMemoryError:   # the estimate was optimistic: tiles after all
-                    torch.cuda.empty_cache()
-            if y is None:
-                y = run_tiled(lambda t: self._run(t, sigma), x, self.tile, self.overlap, progress, align=self.multiple)
-        return y[0].permute(1, 2, 0).numpy() * 255.0
+        x = self.image_tensor(noisy)
+        y = None
+        if self._in_one_piece(x):
+            try:
+                y = self._run(x, sigma)
+                if progress:
+                    progress(1, 1)
+            except torch.OutOfMemoryError:   # the estimate was optimistic: tiles after all
+                torch.cuda.empty_cache()
+        if y is None:
+            y = run_tiled(lambda t: self._run(t, sigma), x, self.tile, self.overlap, progress, align=self.multiple)
+        return self.image_array(y)
 
 
 class NLMDenoiser:

@@ -35,9 +35,8 @@ import torch
 from PIL import Image
 
 from ..cancel import checkpoint
-from ..image_io import (ImageInputError, crop_to, fit_max_side, join_alpha, open_image, pad_to_multiple,
-                        split_alpha, to_uint8)
-from ..runtime import RunnerCache, backend_name, onnx_runner
+from ..image_io import ImageInputError, fit_max_side, join_alpha, open_image, split_alpha, to_uint8
+from ..runtime import ModelRunner, RunnerCache
 from .numbers import finite_number
 from .patchmatch import exemplar_fill
 
@@ -238,22 +237,13 @@ def editor_layer(mask: np.ndarray, colour: tuple[int, int, int] = (0, 0, 0)) -> 
 
 
 # -------------------------------------------------------------------------------------------- methods
-class NetworkInpainter:
+class NetworkInpainter(ModelRunner):
     """Runs an inpainting module on uint8 (h, w, 3) + bool (h, w): ONNX Runtime on CPU, PyTorch elsewhere."""
 
-    def __init__(self, module: torch.nn.Module, backend: str | None = None):
-        self.module = module
-        self.device = next(module.parameters()).device
-        self.multiple = getattr(module, "multiple", 8)
-        self.min_side = getattr(module, "min_side", MIN_NETWORK_SIDE)
-        self.onnx = onnx_runner(module, (torch.zeros(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)), ["image", "mask"],
-                                "inpainting network", self.device, backend)
-        if self.onnx is None:
-            self.module.eval().to(memory_format=torch.channels_last)
+    input_names, what, default_multiple, default_min_side = ("image", "mask"), "inpainting network", 8, MIN_NETWORK_SIDE
 
-    @property
-    def backend(self) -> str:
-        return backend_name(self.onnx, self.device)
+    def example_inputs(self):
+        return torch.zeros(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)
 
     def __call__(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
         """The network's fill inside ``hole``; the input everywhere else (the network's own redraw of the known
@@ -263,22 +253,8 @@ class NetworkInpainter:
         return np.where(hole[:, :, None], self._run(rgb, hole), rgb)
 
     def _run(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32).transpose(2, 0, 1) / 255.0)[None]
-        m = torch.from_numpy(np.ascontiguousarray(hole, np.float32))[None, None]
-        x, size = pad_to_multiple(x, self.multiple)
-        m, _ = pad_to_multiple(m, self.multiple)
-        ph, pw = max(0, self.min_side - x.shape[-2]), max(0, self.min_side - x.shape[-1])
-        if ph or pw:  # a strip a few px thin: the network's reflection padding needs more (replicated, hole too)
-            x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate")
-            m = torch.nn.functional.pad(m, (0, pw, 0, ph), mode="replicate")
-        with torch.inference_mode():
-            if self.onnx is not None:
-                y = torch.from_numpy(self.onnx(x.numpy(), m.numpy()))
-            else:
-                cl = torch.channels_last
-                y = self.module(x.to(self.device).contiguous(memory_format=cl),
-                                m.to(self.device).contiguous(memory_format=cl)).float().cpu()
-        return crop_to(y, size)[0].permute(1, 2, 0).numpy() * 255.0
+        x, m = self.image_tensor(rgb), self.image_tensor(hole, scale=1.0)
+        return self.image_array(self.run(self.pad(x), self.pad(m), size=rgb.shape[:2]))
 
 
 class ClassicalInpainter:
