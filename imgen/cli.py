@@ -504,8 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--style", default=None, help="a trained style's model name, or 'reference' (default: "
                                                   "reference when --reference is given, else the first trained style)")
     s.add_argument("--reference", default=None, help="an image whose colours and tones to take (--style reference)")
-    s.add_argument("--method", choices=["reinhard", "histogram"], default="reinhard",
-                   help="reference transfer: reinhard (Lab mean/spread, default) or histogram (matching per channel)")
+    s.add_argument("--method", choices=["texture", "reinhard", "histogram"], default="texture",
+                   help="reference transfer: texture (the reference's patch texture and colours, default), "
+                        "reinhard (Lab mean/spread) or histogram (matching per channel)")
     s.add_argument("--strength", type=float, default=0.8, help="0..1 blend with the original (default 0.8)")
     s.add_argument("--max-side", type=int, default=768, help="long side the painting model runs at (default 768); "
                                                              "the result always has the input's size")
