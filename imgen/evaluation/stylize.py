@@ -468,7 +468,8 @@ def bench(model: str | None = None, size: int = 512, width: int = 4000, height: 
     runs = {"network (end to end)": lambda: stylize_image(img, stylizer, strength=0.8, max_side=max_side),
             "network (generator only)": lambda: stylizer(np.asarray(img)),
             "reference reinhard": lambda: stylize_image(img, "reference", reference=ref, method="reinhard"),
-            "reference histogram": lambda: stylize_image(img, "reference", reference=ref, method="histogram")}
+            "reference histogram": lambda: stylize_image(img, "reference", reference=ref, method="histogram"),
+            "reference texture": lambda: stylize_image(img, "reference", reference=ref, method="texture")}
     times: dict[str, list[float]] = {k: [] for k in runs}
     for fn in runs.values():
         fn()

@@ -9,16 +9,22 @@ application to texture mixing"; Pitié et al. 2005's iterative distribution tran
 2. Both are split into Laplacian pyramids (5-tap binomial filter, :mod:`imgen.evaluation.swd`). On each
    level, the photo's 7x7 patches (every ``stride`` px) and a random set of the reference's are normalised per
    colour channel by their own mean and spread.
-3. Sliced optimal transport: for ``ROUNDS`` random orthonormal bases, project both patch sets on each axis,
-   and move every photo patch along that axis to the reference value of the same rank (1-D optimal transport
-   is sorting). The photo's patches end up distributed like the reference's, each having moved as little as
-   the matching allows, so a patch stays where its structure was (edges stay put, their profile changes).
+3. Sliced optimal transport: in the span of the reference patches' first ``DIMS`` principal axes, for
+   ``ROUNDS`` random rotations, project both patch sets on each axis and move every photo patch along it to
+   the reference value of the same rank (1-D optimal transport is sorting). The photo's patches end up
+   distributed like the reference's, each having moved as little as the matching allows, so a patch stays
+   where its structure was (edges stay put, their profile changes).
 4. The moved patches get the reference's per-channel mean and spread back and are put together again by
    averaging overlapping patches; the levels are summed back (the low-pass residual is moved too, which
-   carries the reference's broad tonal structure).
+   carries the reference's broad tones: with a flat reference, regions keep their outlines but take its
+   tone). Averaging pulls patches back towards the mean, so the whole transport runs ``PASSES`` times.
+
+Measured (24 CBSD68 photos, painting k mod n as the reference, strength 0.8, see the README): texture SWD
+to the reference 0.64x the unstyled photo's, edge SSIM 0.74; 3.3 s at 512x512 on one loaded core.
 
 ``strength`` blends with the photo outside (the task). Large photos are processed at a capped long side and
-the change is brought to full size, as the network style does. Cost at 512x512: see the README.
+the change is brought to full size, as the network style does. Transparent reference pixels count for
+no statistics (they take the visible pixels' mean colour before the pyramid and no patch is drawn over them).
 """
 from __future__ import annotations
 
@@ -31,10 +37,12 @@ from ..cancel import checkpoint
 
 LEVELS = 4                # Laplacian levels (the last is the low-pass residual); all are transported
 PATCH = 7
-ROUNDS = 3                # random orthonormal bases per level
+ROUNDS = 3                # random rotations per level and pass
+PASSES = 2                # the whole transport again on its result
 STRIDE = 2                # photo patches every STRIDE px (overlap-averaged back)
 REF_PATCHES = 16384       # reference patches per level (a random subset when there are more)
 DIMS = 48                 # ... along the reference patches' first DIMS principal axes (of 147)
+RESIDUAL = True           # transport the low-pass residual too (the reference's broad tonal structure)
 SEED = 0
 
 
@@ -61,24 +69,44 @@ def _normalise(p: torch.Tensor, c: int) -> tuple[torch.Tensor, torch.Tensor, tor
 def transport_patches(src: torch.Tensor, ref: torch.Tensor, gen: torch.Generator, rounds: int = ROUNDS,
                       dims: int = DIMS) -> torch.Tensor:
     """Sliced optimal transport of the columns of ``src`` (dim, n) onto the distribution of ``ref`` (dim, m),
-    float32. Products and the random bases in torch; sorts in NumPy (several times faster than torch's on CPU)."""
+    float32, within the span of the reference's first ``dims`` principal axes (the rest of each patch stays).
+    Products and the random rotations in torch; sorts in NumPy (several times faster than torch's on CPU)."""
     dim, n = src.shape
     m = ref.shape[1]
     ranks_to_ref = np.minimum((np.arange(n) * (m / n)).astype(np.int64), m - 1)
-    # the reference's principal axes: the transport moves patches in the span of the first ``dims``
-    evals, evecs = torch.linalg.eigh((ref @ ref.T).double() / m)
-    span = evecs[:, -min(dims, dim):]
-    x = src.clone()
-    target = np.empty((span.shape[1], n), np.float32)
+    evecs = torch.linalg.eigh((ref @ ref.T).double() / m)[1]
+    span = evecs[:, -min(dims, dim):].float()                          # (dim, d)
+    y0 = span.T @ src                                                   # coordinates in the span
+    y, yr = y0.clone(), span.T @ ref
+    d = span.shape[1]
+    target = np.empty((d, n), np.float32)
     for _ in range(rounds):
         checkpoint()
-        rot = torch.linalg.qr(torch.randn(span.shape[1], span.shape[1], generator=gen, dtype=torch.float64))[0]
-        basis = (span @ rot).float()
-        px, pr = (basis.T @ x).numpy(), (basis.T @ ref).numpy()        # (dim, n), (dim, m)
-        sorted_r = np.sort(pr, axis=1)[:, ranks_to_ref]                 # the reference's values at x's ranks
+        rot = torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=torch.float64))[0].float()
+        px, pr = (rot.T @ y).numpy(), (rot.T @ yr).numpy()             # (d, n), (d, m)
+        sorted_r = np.sort(pr, axis=1)[:, ranks_to_ref]                 # the reference's values at y's ranks
         np.put_along_axis(target, np.argsort(px, axis=1), sorted_r, axis=1)
-        x += basis @ torch.from_numpy(target - px)
-    return x
+        y += rot @ torch.from_numpy(target - px)
+    return src + span @ (y - y0)
+
+
+def _reference_patches(band: torch.Tensor, keep: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor:
+    """(3 * 49, m) patches of a reference band at up to ``REF_PATCHES`` random positions; with a ``keep`` mask
+    (opacity), only wholly opaque patches (or, when there are too few, those with an opaque centre)."""
+    from ..evaluation.swd import gather_patches
+    rh, rw = band.shape[-2:]
+    wide = rw - PATCH + 1
+    positions = torch.arange((rh - PATCH + 1) * wide)
+    if keep is not None:
+        cover = F.unfold(F.interpolate(keep, size=(rh, rw), mode="area"), PATCH)[0]
+        use = cover.min(0).values > 0.99
+        if use.sum() < 16:
+            use = cover[PATCH * PATCH // 2] > 0.5
+        if use.sum() >= 2:
+            positions = positions[use]
+    if len(positions) > REF_PATCHES:
+        positions = positions[torch.randperm(len(positions), generator=gen)[:REF_PATCHES]]
+    return gather_patches(band, (positions // wide)[None], (positions % wide)[None], PATCH).T.contiguous()
 
 
 def _resize(a: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -87,7 +115,7 @@ def _resize(a: np.ndarray, w: int, h: int) -> np.ndarray:
 
 def transfer_texture(rgb: np.ndarray, ref_rgb: np.ndarray, alpha: np.ndarray | None = None,
                      ref_alpha: np.ndarray | None = None, levels: int = LEVELS, rounds: int = ROUNDS,
-                     stride: int = STRIDE, seed: int = SEED) -> np.ndarray:
+                     passes: int = PASSES, stride: int = STRIDE, seed: int = SEED) -> np.ndarray:
     """uint8 RGB ``rgb`` (h, w, 3) with the colours and patch texture of ``ref_rgb``; uint8, same size.
     Fully transparent pixels (``alpha`` / ``ref_alpha`` = 0) count for no statistics. Pictures too small for
     a 7x7 patch get the colours only."""
@@ -107,43 +135,45 @@ def transfer_texture(rgb: np.ndarray, ref_rgb: np.ndarray, alpha: np.ndarray | N
         return base
     keep = None
     if ref_alpha is not None and (ref_alpha > 0).any():
-        keep = torch.from_numpy((ref_alpha > 0).astype(np.float32))[None, None]
+        opaque = ref_alpha > 0
+        keep = torch.from_numpy(opaque.astype(np.float32))[None, None]
+        ref = ref.copy()                # hidden pixels take the visible ones' mean: no colour leaks through the blur
+        ref[~opaque] = ref[opaque].mean(0).round().astype(np.uint8)
     gen = torch.Generator().manual_seed(seed)
 
     def tensor(a):
         return torch.from_numpy(np.ascontiguousarray(a, np.float32).transpose(2, 0, 1))[None] / 127.5 - 1
 
     with torch.inference_mode():
-        pp, pr = _pyramid(tensor(base), levels), _pyramid(tensor(ref), levels)
-        out = []
-        for band, rband in zip(pp, pr):
-            bh, bw = band.shape[-2:]
-            if min(bh, bw) < PATCH or min(rband.shape[-2:]) < PATCH:
-                out.append(band)
-                continue
-            st = stride if min(bh, bw) >= 64 else 1
-            # pad so that the strided patches cover the whole band
-            ph, pw = (-(bh - PATCH)) % st, (-(bw - PATCH)) % st
-            padded = F.pad(band, (0, pw, 0, ph), mode="replicate") if ph or pw else band
-            p = F.unfold(padded, PATCH, stride=st)[0]                 # (3 * 49, n)
-            q = F.unfold(rband, PATCH)[0]
-            if keep is not None:                                      # only wholly opaque reference patches
-                k = F.interpolate(keep, size=rband.shape[-2:], mode="area")
-                cover = F.unfold(k, PATCH)[0]
-                use = cover.min(0).values > 0.99                      # wholly opaque patches, or failing
-                if use.sum() < 16:                                    # enough of them, opaque centres
-                    use = cover[PATCH * PATCH // 2] > 0.5
-                q = q[:, use] if use.sum() >= 2 else q
-            if q.shape[1] > REF_PATCHES:
-                q = q[:, torch.randperm(q.shape[1], generator=gen)[:REF_PATCHES]]
-            pn, _, _ = _normalise(p, 3)
-            qn, qmean, qstd = _normalise(q, 3)
-            moved = transport_patches(pn, qn, gen, rounds, DIMS)
-            moved = (moved.view(3, -1, moved.shape[1]) * qstd + qmean).view_as(moved)
-            size = padded.shape[-2:]
-            acc = F.fold(moved[None], size, PATCH, stride=st)
-            cnt = F.fold(torch.ones_like(moved)[None], size, PATCH, stride=st)
-            out.append((acc / cnt)[..., :bh, :bw])
-        y = _collapse(out)
+        y = tensor(base)
+        pr = _pyramid(tensor(ref), levels)
+        for _ in range(passes):     # again on the result: overlap-averaging pulls patches back to the mean
+            y = _transport_levels(_pyramid(y, levels), pr, keep, gen, rounds, stride)
     y = ((y[0].permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255)
     return np.rint(y).astype(np.uint8)
+
+
+def _transport_levels(pp: list[torch.Tensor], pr: list[torch.Tensor], keep: torch.Tensor | None,
+                      gen: torch.Generator, rounds: int, stride: int) -> torch.Tensor:
+    """One pass: every level's patches transported onto the reference level's, the pyramid collapsed."""
+    out = []
+    for k, (band, rband) in enumerate(zip(pp, pr)):
+        bh, bw = band.shape[-2:]
+        if min(bh, bw) < PATCH or min(rband.shape[-2:]) < PATCH or (k == len(pp) - 1 and not RESIDUAL):
+            out.append(band)
+            continue
+        st = stride if min(bh, bw) >= 64 else 1
+        # pad so that the strided patches cover the whole band
+        ph, pw = (-(bh - PATCH)) % st, (-(bw - PATCH)) % st
+        padded = F.pad(band, (0, pw, 0, ph), mode="replicate") if ph or pw else band
+        p = F.unfold(padded, PATCH, stride=st)[0]                 # (3 * 49, n)
+        q = _reference_patches(rband, keep, gen)
+        pn, _, _ = _normalise(p, 3)
+        qn, qmean, qstd = _normalise(q, 3)
+        moved = transport_patches(pn, qn, gen, rounds, DIMS)
+        moved = (moved.view(3, -1, moved.shape[1]) * qstd + qmean).view_as(moved)
+        size = padded.shape[-2:]
+        acc = F.fold(moved[None], size, PATCH, stride=st)
+        cnt = F.fold(torch.ones_like(moved)[None], size, PATCH, stride=st)
+        out.append((acc / cnt)[..., :bh, :bw])
+    return _collapse(out)
