@@ -92,6 +92,8 @@ def parse_args(argv=None):
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--val-every", type=int, default=500, help="watch the cheap texture SWD every N steps "
                                                                "(and keep the best snapshot)")
+    p.add_argument("--min-edge", type=float, default=0.6, help="the best snapshot must keep at least this watched "
+                                                               "edge SSIM")
     p.add_argument("--ckpt-minutes", type=float, default=5.0, help="write the resume checkpoint this often")
     p.add_argument("--max-paintings", type=int, default=None, help="use only the first N paintings (tests)")
     p.add_argument("--max-photos", type=int, default=None, help="use only the first N training photos (tests)")
@@ -401,24 +403,24 @@ def main(argv=None) -> int:
                     sec_per_step=(now - t_last) / max(1, step - s_last))
             t_last, s_last = now, step
         if step % args.val_every == 0:
-            watch(run, ema, val, target, device, best, args.out)
+            watch(run, ema, val, target, device, best, args.out, args.min_edge)
             t_last = time.time()
     run.finish()
     if run.step % args.val_every:                          # the end state is watched too
-        watch(run, ema, val, target, device, best, args.out)
+        watch(run, ema, val, target, device, best, args.out, args.min_edge)
     log.log(step=run.step, final=True, progress=round(run.progress, 4), best_step=best["step"],
             best_texture_swd=best["val_texture_swd"])
     return run.step
 
 
-def watch(run, ema, val, target, device, best: dict, out: Path) -> None:
+def watch(run, ema, val, target, device, best: dict, out: Path, min_edge: float = 0.6) -> None:
     """Log the cheap watch for the EMA generator, write a sample sheet, and keep the best snapshot
-    (lowest texture SWD among those that keep edge SSIM >= 0.6) in ``<out>/best.pt``."""
+    (lowest texture SWD among those that keep edge SSIM >= ``min_edge``) in ``<out>/best.pt``."""
     ema.model.eval()
     m = validate(ema.model, val, target, device)
     run.log.log(step=run.step, **m)
     save_sample_sheet(ema.model, val, out / "samples" / f"step{run.step:06d}.png", device)
-    if m["val_edge_ssim"] >= 0.6 and m["val_texture_swd"] < best["val_texture_swd"]:
+    if m["val_edge_ssim"] >= min_edge and m["val_texture_swd"] < best["val_texture_swd"]:
         best.update(m, step=run.step)
         save_checkpoint(out / "best.pt", {"ema": ema.model.state_dict(), "step": run.step,
                                           "config": json.dumps(ema.model.config.to_dict()), "metrics": json.dumps(m)})
@@ -501,8 +503,8 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
               if args.get("w_tex") else "")
     losses += (f"; colour loss x{args['w_colour']:g} (sliced Wasserstein distance between RGB pixels of the "
                "output and of the painting crops)" if args.get("w_colour") else "")
-    picked = (f" (the snapshot with the lowest watched texture SWD among those with edge SSIM >= 0.6, of "
-              f"{ckpt['step']} steps run)" if snap is not ckpt else "")
+    picked = (f" of {ckpt['step']} run: the snapshot with the lowest watched texture SWD among those with edge "
+              "SSIM >= 0.6;" if snap is not ckpt else "")
     data = sheet_data or (Path(metrics["data"]) if metrics and metrics.get("data") else None)
     sheet_md = "Rows of photo | output are written to `runs/stylize/samples/` during training."
     if data is not None and Path(data).is_dir():
@@ -527,9 +529,9 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
                     "resolution, so any photo size works."),
         "sections": {
             "Training data and licence": LICENCE_NOTE,
-            "Training": (f"- command: `{cmd}`\n- steps: {snap['step']}{picked} (batch {args.get('batch')}, {args.get('crop')} px "
+            "Training": (f"- command: `{cmd}`\n- steps: {snap['step']}{picked or ','} batch {args.get('batch')}, {args.get('crop')} px "
                          f"crops; photos seen at long side {args.get('long_side')}, paintings at "
-                         f"{args.get('paint_long_side')} px; flips)\n"
+                         f"{args.get('paint_long_side')} px; flips\n"
                          f"- mode {mode}: PatchNCE weight {args.get('w_nce') or MODES[mode]['w_nce']} over encoder taps "
                          f"{args.get('nce_layers')} ({args.get('num_patches')} patches per layer, tau {args.get('tau')})"
                          f"{', identity PatchNCE on paintings' if MODES[mode]['nce_idt'] else ', flip equivariance'}; "
