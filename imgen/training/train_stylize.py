@@ -1,7 +1,9 @@
 """Train the photo -> painting translator (CUT / FastCUT, Park et al. 2020) on CPU.
 
-    python -m imgen.training.train_stylize --out runs/stylize --steps 20000 --mode fastcut
-    python -m imgen.training.train_stylize export --run runs/stylize [--metrics eval.json]
+    python -m imgen.training.train_stylize --out runs/stylize --minutes 90 --init stylize-titian --w-tex 100
+    python -m imgen.training.train_stylize export --run runs/stylize [--snapshot best|last] [--metrics eval.json]
+
+(``main(argv)`` and ``export_cli(argv)`` take the same arguments as lists, for ``python -m imgen train``.)
 
 Domain A: photos (CBSD432 + Urban100 21-100; the last 8 CBSD432 photos are held out for validation).
 Domain B: 255 Titian paintings (public domain, long side 512). Both are held in memory (each image stored at
@@ -20,11 +22,17 @@ One generator G (:mod:`imgen.models.stylize_net`), a PatchGAN D and the PatchNCE
   ``--mode fastcut``: λ_NCE 10, no identity term, flip-equivariance (G sees a flipped photo half the time and
   its features are flipped back before PatchNCE).
 
-Adam (lr 2e-4, betas 0.5/0.999) for G, D and the head, cosine decay; an EMA of G is what gets exported.
-Resumes from ``<out>/ckpt.pt`` (weights, optimisers, EMA, step, RNG states). Single process (CPU or one GPU).
-Validation every ``--val-every`` steps on the 8 held-out photos: edge SSIM (content kept) and colour /
-Gram distances to the paintings (style reached), see :mod:`imgen.evaluation.stylize`; sample sheets
-(photo | EMA output) go to ``<out>/samples``.
+- ``--w-tex``: texture loss, the sliced Wasserstein distance between normalised 7x7 patches of a Laplacian
+  pyramid of G's output and of ``--tex-crops`` painting crops (the descriptors of ``eval stylize``'s texture
+  SWD); ``--w-colour``: the same on RGB pixels.
+
+Adam (lr 2e-4, betas 0.5/0.999) for G, D and the head; the cosine LR is laid over the ``--steps`` or
+``--minutes`` budget (:class:`~imgen.training.loop.BudgetedRun`); an EMA of G is what gets exported.
+Resumes from ``<out>/ckpt.pt`` (weights, optimisers, EMA, step, RNG states), written every
+``--ckpt-minutes`` and on SIGTERM. ``--workers N`` builds the crops in N processes. Every ``--val-every``
+steps, the 8 held-out photos are watched: edge SSIM (content kept) and the texture / colour SWD of the set to
+64 paintings (2 048 patches: cheap); the snapshot with the lowest texture SWD keeping edge SSIM >=
+``--min-edge`` goes to ``<out>/best.pt``; sample sheets (photo | EMA output) go to ``<out>/samples``.
 """
 from __future__ import annotations
 
