@@ -286,11 +286,11 @@ def cmd_eval(args) -> int:
 def eval_stylize(args) -> int:
     from .evaluation.stylize import PAINTINGS, evaluate_stylize, format_table
     from .store import StoreError
-    from .tasks.stylize import trained_styles
+    from .tasks.stylize import DEFAULT_STRENGTH, trained_styles
     model = args.model or next(iter(trained_styles()), None)
     try:
         report = evaluate_stylize(args.data, model=model, paintings=args.paintings or PAINTINGS,
-                                  strength=1.0 if args.strength is None else args.strength,
+                                  strength=DEFAULT_STRENGTH if args.strength is None else args.strength,
                                   max_side=args.max_side, limit=args.limit, device=args.device)
     except StoreError as e:
         raise SystemExit(f"eval stylize: {e}") from None
@@ -527,9 +527,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="output folder (PNG files, same names)")
     s.add_argument("--style", default=None, help="a trained style's model name, or 'reference' (default: "
                                                   "reference when --reference is given, else the first trained style)")
-    s.add_argument("--reference", default=None, help="an image whose colours and tones to take (--style reference)")
-    s.add_argument("--method", choices=["reinhard", "histogram"], default="reinhard",
-                   help="reference transfer: reinhard (Lab mean/spread, default) or histogram (matching per channel)")
+    s.add_argument("--reference", default=None, help="an image whose style (texture and colours) to take (--style reference)")
+    s.add_argument("--method", choices=["texture", "reinhard", "histogram"], default="texture",
+                   help="reference transfer: texture (the reference's patch texture and colours, default), "
+                        "reinhard (Lab mean/spread) or histogram (matching per channel)")
     s.add_argument("--strength", type=float, default=0.8, help="0..1 blend with the original (default 0.8)")
     s.add_argument("--max-side", type=int, default=768, help="long side the painting model runs at (default 768); "
                                                              "the result always has the input's size")
@@ -604,7 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
                     data="photos never trained on (e.g. ../shared/data/eval/denoise/CBSD68)")
     t.add_argument("--model", default=None, help="a trained style (default: the first one)")
     t.add_argument("--paintings", default=None, help="the style target's paintings (default: Titian)")
-    t.add_argument("--strength", type=float, default=None, help="the model's strength (default 1)")
+    t.add_argument("--strength", type=float, default=None, help="the model's strength (default: the app's, 0.8)")
     t.add_argument("--max-side", type=int, default=STYLIZE_SIDE, help=f"the model's processing size (default {STYLIZE_SIDE})")
 
     t = task_parser("gan", "FID/KID (KaoKore) and multi-scale SWD of generators against held-out images")

@@ -284,8 +284,24 @@ def fake_data(tmp_path_factory) -> Path:
 def trainer_args(data: Path, out: Path, steps: int) -> list[str]:
     return ["--data", str(data), "--out", str(out), "--steps", str(steps), "--crop", "64", "--config",
             json.dumps(TINY), "--disc-config", '{"ndf": 8}', "--num-patches", "32", "--long-side", "64", "96",
-            "--paint-long-side", "64", "96", "--log-every", "1", "--val-every", "3", "--ckpt-every", "2",
-            "--warmup", "10", "--device", "cpu"]   # in warm-up the LR does not depend on --steps: resume == straight
+            "--paint-long-side", "64", "96", "--log-every", "1", "--val-every", "3", "--w-tex", "1",
+            "--w-colour", "1", "--tex-crops", "2", "--tex-patches", "64", "--min-edge", "0", "--device", "cpu"]
+
+
+@contextlib.contextmanager
+def sigterm_after(step: int):
+    """The trainer gets a SIGTERM right after logging ``step`` (as from ``kill``), from inside its own loop."""
+    import signal
+    from unittest import mock
+    from imgen.training.loop import MetricLog
+    real = MetricLog.log
+
+    def log(self, **m):
+        real(self, **m)
+        if m.get("step") == step and "loss" in m:
+            os.kill(os.getpid(), signal.SIGTERM)
+    with mock.patch.object(MetricLog, "log", log):
+        yield
 
 
 @contextlib.contextmanager
@@ -305,10 +321,11 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def trained_run(fake_data, tmp_path_factory):
-    """3 steps, resumed to 5; and a straight 5-step run (in-process)."""
+    """A 5-step run stopped by SIGTERM after step 3 and resumed to 5; and a straight 5-step run (in-process)."""
     tmp = tmp_path_factory.mktemp("runs")
     with one_thread():
-        train_stylize.main(trainer_args(fake_data, tmp / "resumed", 3))
+        with sigterm_after(3):
+            assert train_stylize.main(trainer_args(fake_data, tmp / "resumed", 5)) == 3
         first = load_checkpoint(tmp / "resumed" / "ckpt.pt")
         train_stylize.main(trainer_args(fake_data, tmp / "resumed", 5))
         train_stylize.main(trainer_args(fake_data, tmp / "straight", 5))
@@ -326,12 +343,15 @@ def test_trainer_runs_and_resumes_exactly(trained_run):
     rows = [json.loads(line) for line in (tmp / "resumed" / "metrics.jsonl").read_text().splitlines()]
     losses = [r for r in rows if "loss" in r]
     assert [r["step"] for r in losses] == [1, 2, 3, 4, 5]
-    assert all(np.isfinite(r[k]) for r in losses for k in ("loss", "gan_g", "nce", "loss_d"))
+    assert all(np.isfinite(r[k]) for r in losses for k in ("loss", "gan_g", "nce", "loss_d", "tex", "colour"))
     val = [r for r in rows if "val_edge_ssim" in r]
     assert rows[0]["step"] == 0 and rows[0]["val_photo_edge_ssim"] == pytest.approx(1.0)
     assert [r["step"] for r in val] == [3, 5] and all(-1 <= r["val_edge_ssim"] <= 1 for r in val)
+    assert all(r["val_texture_swd"] > 0 and r["val_colour_swd"] > 0 for r in val)
     assert (tmp / "resumed" / "samples" / "step000005.png").exists()
-    assert a["cpu_seconds"] > first["cpu_seconds"] > 0
+    assert a["seconds"] > first["seconds"] > 0
+    best = load_checkpoint(tmp / "resumed" / "best.pt")            # the watched snapshot with the lowest SWD
+    assert best["step"] in (3, 5) and set(best["ema"]) == set(a["ema"])
 
 
 def test_trainer_cut_mode_step(fake_data, tmp_path):
@@ -387,11 +407,18 @@ def test_evaluation_and_eval_cli(tiny_store, fake_data, tmp_path):
     rep = json.loads(out.read_text())
     assert rep["task"] == "stylize" and rep["max_side"] == 768 and rep["n_paintings"] == 4
     methods = [r["method"] for r in rep["reports"]]
-    assert methods[0].startswith("photo") and methods[1].startswith("reference") and methods[2] == STYLE
-    photo_row, ref_row = rep["reports"][0], rep["reports"][1]
+    assert methods[0].startswith("paintings") and methods[1].startswith("photo")
+    assert methods[2].startswith("reference (Reinhard") and methods[3].startswith("reference (texture")
+    assert methods[4] == STYLE
+    floor, photo_row, ref_row, tex_row = rep["reports"][:4]
     assert photo_row["edge_ssim"] == pytest.approx(1.0) and ref_row["colour_w1"] < photo_row["colour_w1"]
-    assert all(np.isfinite(r[k]) for r in rep["reports"] for k in ("gram", "gram_gray", "seconds_per_image"))
-    assert all(r["n"] == 3 for r in rep["reports"]) and "edge SSIM" in format_table(rep)
+    assert floor["n"] == 2 and floor["texture_swd"] >= 0 and "edge_ssim" not in floor
+    rows = rep["reports"][1:]
+    assert all(np.isfinite(r[k]) for r in rows for k in ("gram", "gram_gray", "seconds_per_image", "texture_swd",
+                                                         "colour_swd"))
+    assert ref_row["colour_swd"] < photo_row["colour_swd"]
+    assert tex_row["ref_texture_swd"] < photo_row["ref_texture_swd"]
+    assert all(r["n"] == 3 for r in rows) and "texture SWD" in format_table(rep)
 
 
 def test_bench_child_reports_rss():

@@ -14,8 +14,15 @@ edge where it was. Style reached, against the painting set (../shared/data/paint
   Uncentred Gram matrices of colour images also carry the palette, so a pure colour transfer moves them
   a lot; ``gram_gray`` is the same distance on the luma alone (tone and texture, not hue).
 
-Every method is compared with the same numbers for the unstyled photos ("photo") and for the classical
-baseline ("reference": Reinhard Lab transfer from painting k mod n for the k-th photo).
+- ``texture_swd`` (issue #17): the set of results against the set of paintings, both at long side 512: sliced
+  Wasserstein distance (Karras et al. 2018) between 7x7 patches of a 4-level Laplacian pyramid (8 192 per level
+  and set, spread evenly over the images; each level's patches normalised per channel by their set's mean and
+  spread), 256 random directions, x10^3, mean over levels; ``colour_swd``: the same on CIE Lab pixels (65 536,
+  not normalised, Lab units). The paintings' even- and odd-numbered halves against each other give the floor.
+  ``ref_texture_swd`` (reference rows): each result against its own reference alone, averaged.
+
+Every method is compared with the same numbers for the unstyled photos ("photo") and for the reference
+baselines (painting k mod n for the k-th photo: Reinhard Lab transfer, and the patch texture transfer).
 """
 from __future__ import annotations
 
@@ -149,62 +156,201 @@ def _luma3(rgb: np.ndarray) -> np.ndarray:
     return np.repeat(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
 
 
+# ------------------------------------------------------------------------- distribution distances (SWD)
+SWD_SIDE = 512          # both sets are resized to this long side
+SWD_LEVELS = 4          # Laplacian pyramid levels (the last is the low-pass residual)
+SWD_PATCH = 7
+SWD_DIRECTIONS = 256
+SWD_PATCHES = 8192      # texture descriptors per level and set (spread evenly over the set's images)
+SWD_PIXELS = 65536      # Lab pixels per set for the colour SWD
+
+
+def at_long_side(rgb: np.ndarray, side: int = SWD_SIDE) -> np.ndarray:
+    """A uint8 RGB image resized (area down, cubic up) so that its long side is ``side`` px."""
+    h, w = rgb.shape[:2]
+    if max(h, w) == side:
+        return rgb
+    s = side / max(h, w)
+    return cv2.resize(np.ascontiguousarray(rgb), (max(8, round(w * s)), max(8, round(h * s))),
+                      interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+
+
+def _per_image(total: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """How many samples each of ``n`` images gives so that they add up to ``total`` (even, rest at random)."""
+    counts = np.full(n, total // n)
+    counts[rng.choice(n, total % n, replace=False)] += 1
+    return counts
+
+
+def texture_descriptors(images, patches: int = SWD_PATCHES, seed: int = 0, side: int | None = SWD_SIDE,
+                        levels: int = SWD_LEVELS) -> list[np.ndarray]:
+    """Per Laplacian level (finest first), ``patches`` 7x7 RGB patches from a set of uint8 images (each resized
+    to long side ``side``; None = as they are), normalised per channel by the set's own mean and spread.
+    A fixed ``seed`` fixes the positions: the same set gives the same descriptors."""
+    from ..metrics.swd import gather_patches, laplacian_pyramid, normalise_patches
+    rng = np.random.default_rng(seed)
+    counts = _per_image(patches, len(images), rng)
+    out: list[list[np.ndarray]] = [[] for _ in range(levels)]
+    for img, k in zip(images, counts):
+        a = at_long_side(img, side) if side else img
+        x = torch.from_numpy(np.ascontiguousarray(a, np.float32).transpose(2, 0, 1))[None] / 127.5 - 1
+        for lvl, band in enumerate(laplacian_pyramid(x, levels)):
+            h, w = band.shape[-2:]
+            ys = torch.from_numpy(rng.integers(0, max(1, h - SWD_PATCH + 1), (1, k)))
+            xs = torch.from_numpy(rng.integers(0, max(1, w - SWD_PATCH + 1), (1, k)))
+            out[lvl].append(gather_patches(band, ys, xs, SWD_PATCH).numpy())
+    return [normalise_patches(np.concatenate(d), 3).astype(np.float32) for d in out]
+
+
+def swd_between(desc_a: list[np.ndarray], desc_b: list[np.ndarray], seed: int = 0) -> dict:
+    """Texture SWD x10^3 per level and its mean, between two :func:`texture_descriptors` results."""
+    from ..metrics.swd import sliced_wasserstein
+    levels = [1000 * sliced_wasserstein(a, b, SWD_DIRECTIONS, np.random.default_rng(seed + k))
+              for k, (a, b) in enumerate(zip(desc_a, desc_b))]
+    return {"texture_swd": float(np.mean(levels)), "texture_swd_levels": levels}
+
+
+def lab_pixels(images, pixels: int = SWD_PIXELS, seed: int = 0, side: int | None = SWD_SIDE) -> np.ndarray:
+    """``pixels`` CIE Lab pixels (float32, (pixels, 3)) drawn evenly from a set of uint8 RGB images."""
+    rng = np.random.default_rng(seed)
+    counts = _per_image(pixels, len(images), rng)
+    out = []
+    for img, k in zip(images, counts):
+        a = at_long_side(img, side) if side else img
+        lab = cv2.cvtColor(np.ascontiguousarray(a).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+        out.append(lab[rng.integers(0, len(lab), k)])
+    return np.concatenate(out)
+
+
+def colour_swd_between(lab_a: np.ndarray, lab_b: np.ndarray, seed: int = 0) -> float:
+    """Sliced Wasserstein distance between two sets of Lab pixels (Lab units, not normalised)."""
+    from ..metrics.swd import sliced_wasserstein
+    return sliced_wasserstein(lab_a, lab_b, SWD_DIRECTIONS, np.random.default_rng(seed))
+
+
+def texture_swd(images_a, images_b, seed: int = 0, patches: int = SWD_PATCHES, side: int | None = SWD_SIDE) -> float:
+    """Texture SWD x10^3 between two image sets (long side 512, 4 Laplacian levels, 7x7 patches)."""
+    return swd_between(texture_descriptors(images_a, patches, seed, side),
+                       texture_descriptors(images_b, patches, seed, side), seed)["texture_swd"]
+
+
+def colour_swd(images_a, images_b, seed: int = 0, pixels: int = SWD_PIXELS, side: int | None = SWD_SIDE) -> float:
+    """Colour SWD (Lab units) between two image sets, both at long side 512."""
+    return colour_swd_between(lab_pixels(images_a, pixels, seed, side), lab_pixels(images_b, pixels, seed, side),
+                              seed)
+
+
+class SwdTarget:
+    """A set's texture descriptors and Lab pixels, computed once (e.g. the paintings); ``distances(images)``
+    gives the texture and colour SWD of another set to it. With few ``patches`` and a subset of the paintings
+    it is cheap enough to watch during training (fixed positions, fixed directions)."""
+
+    def __init__(self, images, patches: int = SWD_PATCHES, pixels: int = SWD_PIXELS, seed: int = 0,
+                 side: int | None = SWD_SIDE):
+        self.patches, self.pixels, self.seed, self.side = patches, pixels, seed, side
+        self.desc = texture_descriptors(images, patches, seed, side)
+        self.lab = lab_pixels(images, pixels, seed, side)
+
+    def distances(self, images) -> dict:
+        d = swd_between(texture_descriptors(images, self.patches, self.seed + 1, self.side), self.desc, self.seed)
+        d["colour_swd"] = colour_swd_between(lab_pixels(images, self.pixels, self.seed + 1, self.side), self.lab,
+                                             self.seed)
+        return d
+
+
 # ------------------------------------------------------------------------------------------ evaluation
-def _score(method: str, pairs, target: StyleTarget, seconds: float) -> dict:
+def _score(method: str, pairs, target: StyleTarget, seconds: float, swd: SwdTarget | None = None) -> dict:
     rows = []
     for src, out in pairs:
         rows.append({"edge_ssim": edge_ssim(src, out), **target.distances(out)})
     mean = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0]}
+    if swd is not None:
+        d = swd.distances([out for _, out in pairs])
+        mean.update(texture_swd=round(d["texture_swd"], 2), colour_swd=round(d["colour_swd"], 3),
+                    texture_swd_levels=[round(v, 2) for v in d["texture_swd_levels"]])
     return {"method": method, **mean, "seconds_per_image": round(seconds / len(rows), 4), "n": len(rows)}
+
+
+def _to_references(images, references) -> float:
+    """Mean over k of the texture SWD between image k alone and reference k alone."""
+    return round(float(np.mean([texture_swd([a], [r]) for a, r in zip(images, references)])), 2)
+
+
+def paintings_floor(paintings: list[np.ndarray]) -> dict:
+    """The paintings against each other (even- vs odd-numbered halves): the lowest the SWDs get here."""
+    a, b = paintings[0::2], paintings[1::2]
+    d = swd_between(texture_descriptors(a, seed=0), texture_descriptors(b, seed=1))
+    return {"method": "paintings, half vs half (floor)", "texture_swd": round(d["texture_swd"], 2),
+            "colour_swd": round(colour_swd_between(lab_pixels(a, seed=0), lab_pixels(b, seed=1)), 3),
+            "texture_swd_levels": [round(v, 2) for v in d["texture_swd_levels"]], "n": len(a)}
 
 
 def evaluate_stylize(data: str | Path, model: Any = None, paintings: str | Path = PAINTINGS,
                      strength: float = 1.0, max_side: int = 768, limit: int | None = None,
-                     progress: bool = True, device: str | None = None) -> dict:
-    """Content kept and style reached for the unstyled photos, the Reinhard reference baseline (painting
-    k mod n for photo k) and, if given, a trained style ``model`` (a registered name or a module)."""
+                     progress: bool = True, device: str | None = None,
+                     methods: tuple[str, ...] = ("reinhard", "texture")) -> dict:
+    """Content kept and style reached for the paintings against each other (the floor), the unstyled photos,
+    the reference ``methods`` (painting k mod n for photo k) and, if given, a trained style ``model`` (a
+    registered name or a module)."""
     from ..tasks.stylize import stylize_image
     paths = list_images([data])[: limit or None]
     if not paths:
         raise SystemExit(f"no images in {data}")
     target = StyleTarget(paintings)
+    painting_images = [np.asarray(load_image(p, mode="RGB")) for p in target.paths]
+    swd = SwdTarget(painting_images)
     photos = [np.asarray(load_image(p, mode="RGB")) for p in paths]
-    reports = [_score("photo (unstyled)", [(a, a) for a in photos], target, 0.0)]
+    reports = [paintings_floor(painting_images),
+               _score("photo (unstyled)", [(a, a) for a in photos], target, 0.0, swd)]
 
-    def run(style, **kw) -> tuple[list, float]:
+    def run(style, method: str = "reinhard", **kw) -> tuple[list, float]:
         pairs, secs = [], 0.0
         it = enumerate(photos)
         if progress:
             from tqdm import tqdm
             it = tqdm(it, total=len(photos), desc=str(kw.get("label", style)), leave=False)
         for k, a in it:
-            ref = target.paths[k % len(target.paths)] if style == "reference" else None
+            ref = references[k] if style == "reference" else None
             t0 = time.perf_counter()
-            res = stylize_image(a, style, reference=ref, strength=strength, max_side=max_side, device=device)
+            res = stylize_image(a, style, reference=ref, strength=strength, max_side=max_side, method=method,
+                                device=device)
             secs += time.perf_counter() - t0
             pairs.append((a, np.asarray(res.image.convert("RGB"))))
         return pairs, secs
 
-    pairs, secs = run("reference", label="reference (Reinhard)")
-    reports.append(_score("reference (Reinhard, painting k mod n)", pairs, target, secs))
+    # reference rows: photo k takes painting k mod n; besides the set measures, the texture SWD of each
+    # result to its own reference alone (the reference mode's own target), against the photo's
+    references = [painting_images[k % len(painting_images)] for k in range(len(photos))]
+    reports[-1]["ref_texture_swd"] = _to_references([a for a in photos], references)
+    for method, label in (("reinhard", "reference (Reinhard, painting k mod n)"),
+                          ("texture", "reference (texture, painting k mod n)")):
+        if method not in methods:
+            continue
+        pairs, secs = run("reference", method, label=label)
+        reports.append(_score(label, pairs, target, secs, swd))
+        reports[-1]["ref_texture_swd"] = _to_references([o for _, o in pairs], references)
     if model is not None:
         from ..tasks.stylize import get_stylizer
         get_stylizer(model, device)                       # load / export once, not timed
         stylize_image(photos[0][:64, :64], model, max_side=max_side, device=device)   # warm-up
         pairs, secs = run(model, label=str(model))
-        reports.append(_score(model if isinstance(model, str) else "model", pairs, target, secs))
+        reports.append(_score(model if isinstance(model, str) else "model", pairs, target, secs, swd))
     return {"task": "stylize", "data": str(data), "paintings": str(paintings), "n_paintings": len(target.paths),
             "strength": strength, "max_side": max_side, "reports": reports}
 
 
 def format_table(report: dict) -> str:
+    def f(r, k, spec):
+        return format(r[k], spec) if r.get(k) is not None else "–"
     lines = [f"stylize · {report['data']} · style target {Path(report['paintings']).name} "
              f"({report['n_paintings']} paintings) · strength {report['strength']:g}",
-             f"{'method':<40} {'edge SSIM ↑':>11} {'colour W1 ↓':>11} {'Gram ↓':>8} {'Gram luma ↓':>11} "
-             f"{'s/img':>7} {'n':>4}"]
+             f"{'method':<40} {'texture SWD ↓':>13} {'colour SWD ↓':>12} {'edge SSIM ↑':>11} {'to own ref ↓':>12} "
+             f"{'colour W1 ↓':>11} {'Gram ↓':>8} {'Gram luma ↓':>11} {'s/img':>7} {'n':>4}"]
     for r in report["reports"]:
-        lines.append(f"{r['method'][:40]:<40} {r['edge_ssim']:>11.4f} {r['colour_w1']:>11.3f} {r['gram']:>8.4f} "
-                     f"{r['gram_gray']:>11.4f} {r['seconds_per_image']:>7.3f} {r['n']:>4}")
+        lines.append(f"{r['method'][:40]:<40} {f(r, 'texture_swd', '.1f'):>13} {f(r, 'colour_swd', '.2f'):>12} "
+                     f"{f(r, 'edge_ssim', '.4f'):>11} {f(r, 'ref_texture_swd', '.1f'):>12} "
+                     f"{f(r, 'colour_w1', '.3f'):>11} {f(r, 'gram', '.4f'):>8} "
+                     f"{f(r, 'gram_gray', '.4f'):>11} {f(r, 'seconds_per_image', '.3f'):>7} {r['n']:>4}")
     return "\n".join(lines)
 
 
@@ -329,7 +475,8 @@ def bench(model: str | None = None, size: int = 512, width: int = 4000, height: 
     runs = {"network (end to end)": lambda: stylize_image(img, stylizer, strength=0.8, max_side=max_side),
             "network (generator only)": lambda: stylizer(np.asarray(img)),
             "reference reinhard": lambda: stylize_image(img, "reference", reference=ref, method="reinhard"),
-            "reference histogram": lambda: stylize_image(img, "reference", reference=ref, method="histogram")}
+            "reference histogram": lambda: stylize_image(img, "reference", reference=ref, method="histogram"),
+            "reference texture": lambda: stylize_image(img, "reference", reference=ref, method="texture")}
     times: dict[str, list[float]] = {k: [] for k in runs}
     for fn in runs.values():
         fn()

@@ -4,8 +4,10 @@ Two kinds of style:
 
 - a trained painting model (task "stylize" in the registry; a CUT/FastCUT generator, :mod:`imgen.models.
   stylize_net`), run through ONNX Runtime on CPU (PyTorch elsewhere);
-- ``"reference"``: a classical, instant colour and tone transfer from any picture the user gives:
-  Reinhard et al. 2001 (match the mean and spread of each channel in CIE Lab; the default: it moves the
+- ``"reference"``: the style of any picture the user gives, without training. ``method="texture"`` (the
+  default) carries the reference's texture as well as its colours: multi-scale sliced optimal transport of
+  Laplacian-pyramid patches (:mod:`imgen.tasks.texture_transfer`), run at a capped size like the network.
+  The classical, instant colour and tone transfers: Reinhard et al. 2001 (match the mean and spread of each channel in CIE Lab; the default: it moves the
   overall palette and keeps the photo's own contrast structure) or histogram matching (each RGB channel's
   cumulative histogram mapped onto the reference's, as ``skimage.exposure.match_histograms``; stronger, can
   posterise).
@@ -38,7 +40,8 @@ from ..runtime import RunnerCache, backend_name, onnx_runner
 from .numbers import finite_number
 
 REFERENCE = "reference"
-METHODS = ("reinhard", "histogram")
+METHODS = ("texture", "reinhard", "histogram")
+COLOUR_METHODS = ("reinhard", "histogram")
 DEFAULT_MAX_SIDE = 768             # processing size of the network (long side), chosen for speed
 MAX_PROCESSING_SIDE = 2048         # larger processing sizes are capped (memory: ~1 GB of activations there)
 DEFAULT_STRENGTH = 0.8
@@ -210,7 +213,7 @@ def transfer_colours(rgb: np.ndarray, ref_rgb: np.ndarray, method: str = "reinha
         keep_r = None if ref_alpha is None or not (ref_alpha > 0).any() else ref_alpha > 0
         fn = histogram_map(histogram_luts(rgb, ref_rgb, keep_s, keep_r))
     else:
-        raise ValueError(f"The colour transfer method must be one of {', '.join(METHODS)}, not {method!r}.")
+        raise ValueError(f"The colour transfer method must be one of {', '.join(COLOUR_METHODS)}, not {method!r}.")
     return _apply_bands(rgb, fn, strength)
 
 
@@ -241,12 +244,12 @@ class StylizeResult:
 
 
 def stylize_image(image, style: Any = None, reference=None, strength: float = DEFAULT_STRENGTH,
-                  max_side: int = DEFAULT_MAX_SIDE, method: str = "reinhard", progress: Progress | None = None,
+                  max_side: int = DEFAULT_MAX_SIDE, method: str = "texture", progress: Progress | None = None,
                   device: str | None = None) -> StylizeResult:
     """Stylize ``image`` (path, bytes, PIL or array).
 
     ``style``: a registered stylize model's name (None: the first registered one, or "reference" if there
-    is none), a loaded generator module, or ``"reference"`` (colours and tones from ``reference``, an image
+    is none), a loaded generator module, or ``"reference"`` (the style of ``reference``, an image
     in any form ``image`` accepts, by ``method`` "reinhard" or "histogram"). ``strength`` 0..1 blends with
     the original (0: the input's pixels unchanged). ``max_side``: the network's processing size (long side).
     """
@@ -264,7 +267,7 @@ def stylize_image(image, style: Any = None, reference=None, strength: float = DE
         style = REFERENCE if reference is not None else default_style()
     is_ref = isinstance(style, str) and style.strip().lower() == REFERENCE
     if is_ref and method not in METHODS:
-        raise ValueError(f"The colour transfer method must be one of {', '.join(METHODS)}, not {method!r}.")
+        raise ValueError(f"The reference method must be one of {', '.join(METHODS)}, not {method!r}.")
     if is_ref and reference is None:
         raise ValueError("Colours from a reference need a reference image: upload one.")
     img = open_image(image)
@@ -284,7 +287,22 @@ def stylize_image(image, style: Any = None, reference=None, strength: float = DE
     a = np.asarray(alpha) if alpha is not None else None
     h, w = rgb.shape[:2]
     processed = None
-    if is_ref:
+    if is_ref and method == "texture":
+        from .texture_transfer import transfer_texture
+        ref_base, ref_alpha = split_alpha(ref_img)
+        ref_rgb = np.asarray(ref_base.convert("RGB"))
+        scale = min(1.0, max_side / max(h, w))
+        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+        small = rgb if scale == 1 else cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+        a_small = a if a is None or scale == 1 else cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA)
+        styled = transfer_texture(small, ref_rgb, a_small, np.asarray(ref_alpha) if ref_alpha is not None else None)
+        out = add_change(rgb, small, styled, strength)
+        processed = (sw, sh)
+        backend = "patch texture transfer (sliced optimal transport, NumPy/torch)"
+        if scale < 1:
+            notes.append(f"The texture transfer ran at {sw}×{sh} px (max side {max_side}); its changes were "
+                         f"brought to the full {w}×{h} px.")
+    elif is_ref:
         ref_base, ref_alpha = split_alpha(ref_img)
         ref_rgb = np.asarray(ref_base.convert("RGB"))
         out = transfer_colours(rgb, ref_rgb, method, strength, a,

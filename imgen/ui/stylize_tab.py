@@ -10,8 +10,9 @@ from ..tasks import stylize as task
 from .common import (ImageUpload, NumberSlider, UserError, chosen, gpu, progress_callback, sample_image, save_png,
                      took, user_errors)
 
-REFERENCE_LABEL = "Colours and tones from a reference image"
-METHODS = {"Reinhard (Lab mean and spread)": "reinhard", "Histogram matching (per channel)": "histogram"}
+REFERENCE_LABEL = "The style of a reference image (texture and colours)"
+METHODS = {"Texture and colours (patch transport)": "texture", "Reinhard (Lab mean and spread)": "reinhard",
+           "Histogram matching (per channel)": "histogram"}
 
 
 def style_choices() -> dict[str, str]:
@@ -31,9 +32,9 @@ def stylize(image, style: str | None = None, reference=None, strength: float = 8
     if image is None:
         raise UserError("Upload a photo first.")
     name = chosen(style, style_choices(), "style")
-    method_name = chosen(method, METHODS, "colour transfer method")
+    method_name = chosen(method, METHODS, "reference method")
     if name == task.REFERENCE and reference is None:
-        raise UserError("Upload a reference image to take the colours and tones from.")
+        raise UserError("Upload a reference image to take the style from.")
     image = open_image(image)   # decoded once, here: the task and the "before" image share it
     res = task.stylize_image(image, name, reference=reference if name == task.REFERENCE else None,
                              strength=float(strength) / 100.0, max_side=int(max_side), method=method_name,
@@ -41,7 +42,7 @@ def stylize(image, style: str | None = None, reference=None, strength: float = 8
     after = save_png(res.image, "stylized")
     before = save_png(load_image(image), "before")
     w, h = res.image.size
-    how = (f"colours and tones from your reference ({method})" if name == task.REFERENCE
+    how = (f"the style of your reference ({method})" if name == task.REFERENCE
            else f"painting model {name}" + (f" at {res.processed_size[0]}×{res.processed_size[1]} px"
                                             if res.processed_size else ""))
     lines = [f"{w}×{h} px in {took(started, res.seconds)}: {how}, strength {float(strength):g} % ({res.backend})."]
@@ -55,17 +56,18 @@ def build() -> None:
         with gr.Column(scale=1, min_width=300):
             image = ImageUpload(label="Photo", sources=["upload", "clipboard"], elem_id="stylize-image")
             style = gr.Dropdown(list(choices), value=next(iter(choices)), label="Style",
-                                info="A painting style learned by a network, or the colours and tones of any "
-                                     "picture you upload under “More options”.",
+                                info="A painting style learned by a network, or the style (texture and colours) "
+                                     "of any picture you upload under “More options”.",
                                 elem_id="stylize-style")
             run = gr.Button("Stylize", variant="primary", elem_id="stylize-run")
             with gr.Accordion("More options: reference picture, strength, size", open=False,
                               elem_id="stylize-options"):
-                reference = ImageUpload(label="Reference picture (for “colours and tones from a reference”)",
+                reference = ImageUpload(label="Reference picture (for “the style of a reference image”)",
                                         sources=["upload", "clipboard"], height=200, elem_id="stylize-reference")
-                method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="How the colours are copied",
-                                  info="Reinhard moves the overall palette; histogram matching copies it more "
-                                       "exactly (and can posterise).")
+                method = gr.Radio(list(METHODS), value=next(iter(METHODS)), label="How the reference is copied",
+                                  info="Texture: the reference's brushwork and colours, matched patch by patch at "
+                                       "several scales (a few seconds). Reinhard moves only the overall palette; "
+                                       "histogram matching copies it more exactly (and can posterise).")
                 strength = NumberSlider(0, 100, value=80, step=1, label="Strength, % (0 = the original)")
                 max_side = NumberSlider(256, 1536, value=task.DEFAULT_MAX_SIDE, step=32,
                                         label="Size the painting model works at (long side, px)",
@@ -80,16 +82,16 @@ def build() -> None:
     outputs = [slider, download, report]
     run.click(stylize, inputs, outputs, api_name="stylize", concurrency_limit=1, concurrency_id="model")
     first = next(iter(choices))
-    reinhard, histogram = list(METHODS)
+    texture, reinhard, histogram = list(METHODS)
     rows, labels = [], []
     if first != REFERENCE_LABEL:
         rows.append([sample_image("astronaut.png"), first, None, 80, task.DEFAULT_MAX_SIDE, reinhard])
         labels.append("astronaut as a painting")
     rows += [[sample_image("chelsea.png"), REFERENCE_LABEL, sample_image("coffee.png"), 100, task.DEFAULT_MAX_SIDE,
-              reinhard],
+              texture],
              [sample_image("coffee.png"), REFERENCE_LABEL, sample_image("astronaut.png"), 80, task.DEFAULT_MAX_SIDE,
               histogram]]
-    labels += ["cat with the coffee photo's colours (Reinhard)", "coffee with the astronaut's colours (histogram)"]
+    labels += ["cat with the coffee photo's texture and colours", "coffee with the astronaut's colours (histogram)"]
     if first != REFERENCE_LABEL:
         rows.append([sample_image("chelsea.png"), first, None, 100, task.DEFAULT_MAX_SIDE, reinhard])
         labels.append("cat as a painting")
