@@ -227,7 +227,8 @@ def cmd_stylize(args) -> int:
     check_outputs("stylize", jobs, paths + ([Path(args.reference)] if args.reference else []), args.overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     return process_each(jobs, lambda p: stylize_image(p, style, reference=reference, strength=args.strength,
-                                                      max_side=args.max_side, method=args.method, device=args.device),
+                                                      max_side=args.max_side, method=args.method, device=args.device,
+                                                      brushwork=args.brushwork),
                         lambda r: with_notes(f"({r.style}, {r.backend}, {r.seconds:.2f} s)", r.notes),
                         args.quiet or len(paths) == 1)
 
@@ -534,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--strength", type=float, default=0.8, help="0..1 blend with the original (default 0.8)")
     s.add_argument("--max-side", type=int, default=768, help="long side the painting model runs at (default 768); "
                                                              "the result always has the input's size")
+    s.add_argument("--no-brushwork", dest="brushwork", action="store_false",
+                   help="the painting network only, without its paintings' brushwork pass")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--overwrite", action="store_true", help="allow results to replace input files or each other")
     s.set_defaults(func=cmd_stylize)

@@ -187,7 +187,8 @@ def texture_descriptors(images, patches: int = SWD_PATCHES, seed: int = 0, side:
     """Per Laplacian level (finest first), ``patches`` 7x7 RGB patches from a set of uint8 images (each resized
     to long side ``side``; None = as they are), normalised per channel by the set's own mean and spread.
     A fixed ``seed`` fixes the positions: the same set gives the same descriptors."""
-    from ..metrics.swd import gather_patches, laplacian_pyramid, normalise_patches
+    from ..metrics.swd import gather_patches, normalise_patches
+    from ..pyramid import laplacian_pyramid
     rng = np.random.default_rng(seed)
     counts = _per_image(patches, len(images), rng)
     out: list[list[np.ndarray]] = [[] for _ in range(levels)]
@@ -313,7 +314,7 @@ def evaluate_stylize(data: str | Path, model: Any = None, paintings: str | Path 
             ref = references[k] if style == "reference" else None
             t0 = time.perf_counter()
             res = stylize_image(a, style, reference=ref, strength=strength, max_side=max_side, method=method,
-                                device=device)
+                                device=device, brushwork=kw.get("brushwork", True))
             secs += time.perf_counter() - t0
             pairs.append((a, np.asarray(res.image.convert("RGB"))))
         return pairs, secs
@@ -333,6 +334,10 @@ def evaluate_stylize(data: str | Path, model: Any = None, paintings: str | Path 
         from ..tasks.stylize import get_stylizer
         get_stylizer(model, device)                       # load / export once, not timed
         stylize_image(photos[0][:64, :64], model, max_side=max_side, device=device)   # warm-up
+        from ..tasks.stylize import get_brushwork
+        if get_brushwork(model, device) is not None:       # the network alone, for comparison
+            pairs, secs = run(model, label=f"{model}, no brushwork pass", brushwork=False)
+            reports.append(_score(f"{model}, no brushwork pass", pairs, target, secs, swd))
         pairs, secs = run(model, label=str(model))
         reports.append(_score(model if isinstance(model, str) else "model", pairs, target, secs, swd))
     return {"task": "stylize", "data": str(data), "paintings": str(paintings), "n_paintings": len(target.paths),
@@ -457,7 +462,7 @@ def bench(model: str | None = None, size: int = 512, width: int = 4000, height: 
     """``size`` x ``size`` end to end (median of ``repeats`` after a warm-up) for the network and for both
     reference methods; then a ``width`` x ``height`` picture in fresh subprocesses (network, reference)."""
     import tempfile
-    from ..tasks.stylize import get_stylizer, stylize_image
+    from ..tasks.stylize import get_brushwork, get_stylizer, stylize_image
     img, ref = _photo_like(size, size), _photo_like(640, 480, seed=1)
     old = os.environ.get("IMGEN_CACHE")
     with tempfile.TemporaryDirectory(prefix="imgen-bench-") as d:
@@ -472,8 +477,11 @@ def bench(model: str | None = None, size: int = 512, width: int = 4000, height: 
                     os.environ.pop("IMGEN_CACHE", None)
                 else:
                     os.environ["IMGEN_CACHE"] = old
-    runs = {"network (end to end)": lambda: stylize_image(img, stylizer, strength=0.8, max_side=max_side),
+    runs = {"network (end to end, no brushwork)": lambda: stylize_image(img, stylizer, strength=0.8, max_side=max_side),
             "network (generator only)": lambda: stylizer(np.asarray(img)),
+            **({"style end to end (network + brushwork)": lambda: stylize_image(img, model, strength=0.8,
+                                                                                max_side=max_side)}
+               if isinstance(model, str) and get_brushwork(model) is not None else {}),
             "reference reinhard": lambda: stylize_image(img, "reference", reference=ref, method="reinhard"),
             "reference histogram": lambda: stylize_image(img, "reference", reference=ref, method="histogram"),
             "reference texture": lambda: stylize_image(img, "reference", reference=ref, method="texture")}

@@ -13,27 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-_BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
-
-
-def _blur(x: torch.Tensor) -> torch.Tensor:
-    c = x.shape[1]
-    k = (_BINOMIAL[:, None] * _BINOMIAL[None, :]).to(x).expand(c, 1, 5, 5)
-    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), k, groups=c)
-
-
-def laplacian_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    """(N, C, H, W) float -> ``levels`` bands, finest first; the last is the low-pass residual."""
-    out = []
-    for _ in range(levels - 1):
-        down = _blur(x)[..., ::2, ::2]
-        up = F.interpolate(down, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        out.append(x - up)
-        x = down
-    out.append(x)
-    return out
+from ..pyramid import laplacian_pyramid
 
 
 def patch_positions(n: int, h: int, w: int, per_image: int, rng: np.random.Generator, size: int = 7):

@@ -57,3 +57,4 @@ def _import_all() -> None:
     from . import latent_encoder  # noqa: F401
     from . import label_classifier  # noqa: F401
     from . import stylize_net  # noqa: F401
+    from . import patch_texture  # noqa: F401

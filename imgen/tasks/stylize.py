@@ -31,12 +31,11 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from ..cancel import checkpoint
-from ..image_io import crop_to, join_alpha, open_image, pad_to_multiple, split_alpha
-from ..runtime import RunnerCache, backend_name, onnx_runner
+from ..image_io import join_alpha, open_image, split_alpha
+from ..runtime import ModelRunner, RunnerCache
 from .numbers import finite_number
 
 REFERENCE = "reference"
@@ -52,49 +51,63 @@ Progress = Callable[[int, int], None]
 
 
 # ------------------------------------------------------------------------------------------- network
-class NetworkStylizer:
-    """Runs a stylize generator on uint8 (h, w, 3) RGB -> float32 (h, w, 3) on the 0..255 scale.
+class NetworkStylizer(ModelRunner):
+    """Runs a stylize generator on uint8 (h, w, 3) RGB -> float32 (h, w, 3) on the 0..255 scale (ONNX Runtime
+    on CPU, else PyTorch; padding to the network's multiple and minimum side: :class:`imgen.runtime.ModelRunner`)."""
 
-    CPU: ONNX Runtime (exported once, cached; see :mod:`imgen.runtime`), else PyTorch eager with
-    ``torch.inference_mode``. Sides are padded (reflection) to the network's multiple and, for tiny images,
-    (replication) to its minimum side; the padding is cropped off again.
-    """
-
-    def __init__(self, module: torch.nn.Module, backend: str | None = None):
-        self.module = module
-        self.device = next(module.parameters()).device
-        self.multiple = getattr(module, "multiple", 4)
-        self.min_side = getattr(module, "min_side", 16)
-        self.onnx = onnx_runner(module, (torch.zeros(1, 3, 64, 64),), ["x"], "stylizer", self.device, backend)
-        if self.onnx is None:
-            self.module.eval()
-
-    @property
-    def backend(self) -> str:
-        return backend_name(self.onnx, self.device)
+    what = "stylizer"
+    default_multiple, default_min_side = 4, 16
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32).transpose(2, 0, 1) / 255.0)[None]
-        h, w = x.shape[-2:]
-        x, _ = pad_to_multiple(x, self.multiple)
-        ph, pw = max(0, self.min_side - x.shape[-2]), max(0, self.min_side - x.shape[-1])
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        x = self.image_tensor(rgb)
+        return self.image_array(self.run(self.pad(x), size=tuple(x.shape[-2:])))
+
+
+class BrushworkPass:
+    """A style's patch-texture model (:class:`imgen.models.patch_texture.PatchTexture`) as a pass over float
+    (h, w, 3) RGB on the 0..255 scale; PyTorch (its sorts and lookups have no ONNX Runtime path here)."""
+
+    backend = "PyTorch"
+
+    def __init__(self, module: torch.nn.Module):
+        self.module = module
+        self.device = module.span.device
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            if self.onnx is not None:
-                y = torch.from_numpy(self.onnx(x.numpy()))
-            else:
-                y = self.module(x.to(self.device)).float().cpu()
-        return crop_to(y, (h, w))[0].permute(1, 2, 0).numpy() * 255.0
+            y = self.module(ModelRunner.image_tensor(rgb).to(self.device)).float().cpu()
+        return ModelRunner.image_array(y)
 
 
 _STYLIZERS = RunnerCache(NetworkStylizer, "style model")
+_BRUSHWORK = RunnerCache(BrushworkPass, "brushwork model")
+BRUSHWORK_SUFFIX = "-texture"      # a style NAME's brushwork model is registered as NAME-texture
+
+
+def brushwork_amount(strength: float) -> float:
+    """How much of the brushwork pass a strength keeps: all of it from 50 % up, fading to none at 0 %.
+    (A pixel blend of a painted texture with the photo's is mostly the photo's fine detail again, so the
+    brushwork does not fade linearly with the colour and light change.)"""
+    return min(1.0, 2.0 * strength)
 
 
 def get_stylizer(model: Any, device: str | None = None):
     """A callable ``uint8 (h, w, 3) -> float (h, w, 3)`` for a registered model name, a loaded module, or a
     stylizer object / callable (returned as it is)."""
     return _STYLIZERS.get(model, device)
+
+
+def get_brushwork(style: Any, device: str | None = None):
+    """The brushwork pass registered for a style name (``NAME-texture``, task "stylize-texture"), or None."""
+    if not isinstance(style, str):
+        return None
+    from ..store import StoreError, entries_for_task
+    try:
+        names = {e.name for e in entries_for_task("stylize-texture")}
+    except StoreError:
+        return None
+    name = style + BRUSHWORK_SUFFIX
+    return _BRUSHWORK.get(name, device) if name in names else None
 
 
 def trained_styles() -> list[str]:
@@ -245,13 +258,16 @@ class StylizeResult:
 
 def stylize_image(image, style: Any = None, reference=None, strength: float = DEFAULT_STRENGTH,
                   max_side: int = DEFAULT_MAX_SIDE, method: str = "texture", progress: Progress | None = None,
-                  device: str | None = None) -> StylizeResult:
+                  device: str | None = None, brushwork: bool = True) -> StylizeResult:
     """Stylize ``image`` (path, bytes, PIL or array).
 
     ``style``: a registered stylize model's name (None: the first registered one, or "reference" if there
     is none), a loaded generator module, or ``"reference"`` (the style of ``reference``, an image
-    in any form ``image`` accepts, by ``method`` "reinhard" or "histogram"). ``strength`` 0..1 blends with
+    in any form ``image`` accepts, by ``method`` "texture", "reinhard" or "histogram"). ``strength`` 0..1 blends with
     the original (0: the input's pixels unchanged). ``max_side``: the network's processing size (long side).
+    ``brushwork``: after the network, run the style's brushwork pass (its paintings' patch texture, when one is
+    registered as ``NAME-texture``) on the blended result, in full from strength 0.5 up
+    (:func:`brushwork_amount`).
     """
     strength = finite_number(strength, "The strength")
     if not 0 <= strength <= 1:
@@ -315,11 +331,21 @@ def stylize_image(image, style: Any = None, reference=None, strength: float = DE
         checkpoint()
         out_small = stylizer(small)
         checkpoint()
+        backend = getattr(stylizer, "backend", "custom")
+        brush = get_brushwork(style, device) if brushwork else None
+        if brush is not None:
+            if progress:
+                progress(1, 2)
+            src = small.astype(np.float32)
+            blended = src + np.float32(strength) * (out_small - src)
+            blended += np.float32(brushwork_amount(strength)) * (brush(blended) - blended)
+            out_small, strength = blended, 1.0
+            backend += f" + brushwork pass ({brush.backend})"
+            checkpoint()
         if progress:
             progress(1, 1)
         out = add_change(rgb, small, out_small, strength)
         processed = (sw, sh)
-        backend = getattr(stylizer, "backend", "custom")
         if scale < 1:
             notes.append(f"The painting model ran at {sw}×{sh} px (max side {max_side}); its changes were "
                          f"brought to the full {w}×{h} px, which keeps the photo's fine detail.")

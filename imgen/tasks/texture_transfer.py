@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from ..cancel import checkpoint
+from ..pyramid import collapse as _collapse, laplacian_pyramid
 
 LEVELS = 4                # Laplacian levels (the last is the low-pass residual); all are transported
 PATCH = 7
@@ -47,15 +48,7 @@ SEED = 0
 
 
 def _pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    from ..metrics.swd import laplacian_pyramid
     return laplacian_pyramid(x, levels)
-
-
-def _collapse(levels: list[torch.Tensor]) -> torch.Tensor:
-    x = levels[-1]
-    for band in reversed(levels[:-1]):
-        x = band + F.interpolate(x, size=band.shape[-2:], mode="bilinear", align_corners=False)
-    return x
 
 
 def _normalise(p: torch.Tensor, c: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

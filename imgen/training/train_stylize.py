@@ -176,7 +176,8 @@ def patch_swd_loss(fake: torch.Tensor, real: torch.Tensor, gen: torch.Generator,
     ``directions`` random unit vectors) between ``patches`` random 7x7 patches of ``fake`` and of ``real``,
     each set normalised per channel by its own mean and spread (the descriptors of the texture SWD of
     :mod:`imgen.evaluation.stylize`); mean over the levels. fake, real: (N, 3, H, W) in [0, 1]."""
-    from ..metrics.swd import gather_patches, laplacian_pyramid
+    from ..metrics.swd import gather_patches
+    from ..pyramid import laplacian_pyramid
     side = min(fake.shape[-2:] + real.shape[-2:])
     levels = max(1, min(levels, int(math.log2(side / 7)) + 1))     # the coarsest level still holds a patch
     loss = fake.new_zeros(())

@@ -14,6 +14,7 @@ TRAINERS: dict[str, tuple[str, str, str]] = {
     "inpaint": ("train_inpaint", "train_inpaint", "export_cli"),
     "gan": ("train_gan", "export_gan", "cli"),
     "stylize": ("train_stylize", "train_stylize", "export_cli"),
+    "stylize-texture": ("fit_texture", "fit_texture", "export_cli"),
     "vae": ("train_vae", "export_explore", "vae_cli"),
     "encoder": ("train_encoder", "export_explore", "encoder_cli"),
 }

@@ -25,7 +25,8 @@ def style_choices() -> dict[str, str]:
 @gpu
 @user_errors
 def stylize(image, style: str | None = None, reference=None, strength: float = 80,
-            max_side: float = task.DEFAULT_MAX_SIDE, method: str = next(iter(METHODS)), progress=gr.Progress()):
+            max_side: float = task.DEFAULT_MAX_SIDE, method: str = next(iter(METHODS)), brushwork: bool = True,
+            progress=gr.Progress()):
     """Returns ((before, after) paths for the slider, after path for download, a Markdown report)."""
     started = time.perf_counter()
     progress(0, desc="Stylizing")
@@ -38,7 +39,7 @@ def stylize(image, style: str | None = None, reference=None, strength: float = 8
     image = open_image(image)   # decoded once, here: the task and the "before" image share it
     res = task.stylize_image(image, name, reference=reference if name == task.REFERENCE else None,
                              strength=float(strength) / 100.0, max_side=int(max_side), method=method_name,
-                             progress=progress_callback(progress, "Stylizing"))
+                             progress=progress_callback(progress, "Stylizing"), brushwork=bool(brushwork))
     after = save_png(res.image, "stylized")
     before = save_png(load_image(image), "before")
     w, h = res.image.size
@@ -73,27 +74,31 @@ def build() -> None:
                                         label="Size the painting model works at (long side, px)",
                                         info="Larger = finer brushwork, slower. The result always has your "
                                              "photo's full size.")
+                brushwork = gr.Checkbox(value=True, label="Brushwork from the paintings",
+                                        info="After the painting model, move the picture's small-scale texture "
+                                             "and tones onto its paintings' (full from 50 % strength). Off: the "
+                                             "network alone.", elem_id="stylize-brushwork")
         with gr.Column(scale=1, min_width=300):
             slider = gr.ImageSlider(label="Before / after", type="filepath", format="png", max_height=640,
                                     elem_id="stylize-result")
             download = gr.DownloadButton("Download result (full-resolution PNG)", elem_id="stylize-download")
             report = gr.Markdown(elem_id="stylize-report")
-    inputs = [image, style, reference, strength, max_side, method]
+    inputs = [image, style, reference, strength, max_side, method, brushwork]
     outputs = [slider, download, report]
     run.click(stylize, inputs, outputs, api_name="stylize", concurrency_limit=1, concurrency_id="model")
     first = next(iter(choices))
     texture, reinhard, histogram = list(METHODS)
     rows, labels = [], []
     if first != REFERENCE_LABEL:
-        rows.append([sample_image("astronaut.png"), first, None, 80, task.DEFAULT_MAX_SIDE, reinhard])
+        rows.append([sample_image("astronaut.png"), first, None, 80, task.DEFAULT_MAX_SIDE, reinhard, True])
         labels.append("astronaut as a painting")
     rows += [[sample_image("chelsea.png"), REFERENCE_LABEL, sample_image("coffee.png"), 100, task.DEFAULT_MAX_SIDE,
-              texture],
+              texture, True],
              [sample_image("coffee.png"), REFERENCE_LABEL, sample_image("astronaut.png"), 80, task.DEFAULT_MAX_SIDE,
-              histogram]]
+              histogram, True]]
     labels += ["cat with the coffee photo's texture and colours", "coffee with the astronaut's colours (histogram)"]
     if first != REFERENCE_LABEL:
-        rows.append([sample_image("chelsea.png"), first, None, 100, task.DEFAULT_MAX_SIDE, reinhard])
+        rows.append([sample_image("chelsea.png"), first, None, 100, task.DEFAULT_MAX_SIDE, reinhard, True])
         labels.append("cat as a painting")
     gr.Examples(rows, inputs, outputs, fn=stylize, cache_examples=True, cache_mode="lazy", example_labels=labels,
                 elem_id="stylize-examples")
