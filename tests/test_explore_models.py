@@ -15,7 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from imgen.metrics.swd import _blur, multiscale_swd
+from imgen.metrics.swd import multiscale_swd
+from imgen.pyramid import blur as _blur
 from imgen.models import build_model
 from imgen.tasks import explore as task
 from imgen.tasks.explore import ExploreState, Explorer
