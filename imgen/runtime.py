@@ -170,21 +170,18 @@ class ModelRunner:
 
 
 class RunnerCache:
-    """Task wrappers around models (an inpainter, a stylizer, ...): one per (registered name, device) and one
-    per loaded module, built by ``wrap(module)``; callables other than modules pass through unchanged."""
+    """Task wrappers around models (an inpainter, a stylizer, ...), built by ``wrap(module)``: for a registered
+    name, the store keeps one per (model, device) for as long as it keeps the model (:meth:`Store.runner`);
+    a module passed in gets one for as long as the module lives; callables other than modules pass through."""
 
     def __init__(self, wrap, what: str):
         self.wrap, self.what = wrap, what
-        self.by_name: dict[tuple[str, str], object] = {}
         self.by_module: "weakref.WeakKeyDictionary[torch.nn.Module, object]" = weakref.WeakKeyDictionary()
 
     def get(self, model, device: str | None = None):
         if isinstance(model, str):
-            key = (model, str(device))
-            if key not in self.by_name:
-                from .store import load
-                self.by_name[key] = self.wrap(load(model, device=device))
-            return self.by_name[key]
+            from .store import default_store
+            return default_store().runner(model, device, self.wrap, self.what)
         if isinstance(model, torch.nn.Module):
             if model not in self.by_module:
                 self.by_module[model] = self.wrap(model)

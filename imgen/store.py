@@ -25,7 +25,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from torch import nn
 
@@ -171,16 +171,21 @@ class Store:
     """Registry-driven checkpoint store. Thread-safe; loaded modules are kept in a bounded LRU."""
 
     def __init__(self, weights_dir: str | Path | None = None, registry_path: str | Path | None = None,
-                 endpoint: str | None = None, cache_dir: str | Path | None = None, max_loaded: int = 4,
+                 endpoint: str | None = None, cache_dir: str | Path | None = None, max_loaded: int | None = None,
                  progress: bool = True):
         self._weights_dir = Path(weights_dir) if weights_dir is not None else None
         self._registry_path = Path(registry_path) if registry_path is not None else None
         self._endpoint = endpoint
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self.max_loaded = max(1, int(max_loaded))
+        # every model the app serves stays loaded at once (12 > the 8 it uses; all of them together are ~40 MB
+        # of weights), so switching tabs never reloads; IMGEN_MAX_LOADED bounds it on a smaller machine
+        self.max_loaded = max(1, int(max_loaded if max_loaded is not None else os.environ.get("IMGEN_MAX_LOADED", 12)))
         self.progress = progress
         self._lock = threading.RLock()
         self._loaded: OrderedDict[tuple[str, str], nn.Module] = OrderedDict()
+        # task runners built over loaded modules, (kind, name, device) -> runner; they live exactly as long as
+        # their module stays in _loaded (eviction, unload and a registry update drop them too)
+        self._runners: dict[tuple[str, str, str], Any] = {}
         self._load_locks: dict[tuple[str, str], threading.Lock] = {}
         self._fetch_locks: dict[str, threading.Lock] = {}
         self._sha_cache: OrderedDict[tuple[str, int, int], str] = OrderedDict()
@@ -505,8 +510,35 @@ class Store:
                 self._loaded.move_to_end(key)
                 while len(self._loaded) > self.max_loaded:
                     old, _ = self._loaded.popitem(last=False)
+                    self._drop_runners(lambda k, old=old: k[1:] == old)
                     log.debug("evicted %s from the model cache", old)
             return model
+
+    def runner(self, name: str, device: Any, build: Callable[[nn.Module], Any], kind: str) -> Any:
+        """The task runner ``build(module)`` of the model ``name`` on ``device``, one per (kind, name, device),
+        kept as long as the store keeps the module: evicting or unloading the model, or updating its registry
+        entry, drops its runners as well, so no runner outlives the weights it was built on."""
+        dev = str(pick_device(str(device) if device is not None else None))
+        key = (kind, name, dev)
+        with self._lock:
+            if key in self._runners and (name, dev) in self._loaded:
+                self._loaded.move_to_end((name, dev))
+                return self._runners[key]
+        module = self.load(name, device)
+        built = build(module)                       # may be slow (an ONNX export): outside the lock
+        with self._lock:
+            if self._loaded.get((name, dev)) is module:
+                built = self._runners.setdefault(key, built)
+        return built
+
+    def runners(self) -> list[tuple[str, str, str]]:
+        """Keys (kind, name, device) of the cached runners."""
+        with self._lock:
+            return list(self._runners)
+
+    def _drop_runners(self, which: Callable[[tuple[str, str, str]], bool]) -> None:
+        for k in [k for k in self._runners if which(k)]:
+            del self._runners[k]
 
     def _build(self, e: ModelEntry, path: Path) -> nn.Module:
         if path.suffix.lower() != SAFE_SUFFIX:  # belt and braces: never hand anything else to a loader
@@ -542,10 +574,11 @@ class Store:
             return list(self._loaded)
 
     def unload(self, name: str | None = None) -> None:
-        """Drop cached modules (of ``name``, or all)."""
+        """Drop cached modules (of ``name``, or all) and the runners built on them."""
         with self._lock:
             for k in [k for k in self._loaded if name is None or k[0] == name]:
                 del self._loaded[k]
+            self._drop_runners(lambda k: name is None or k[1] == name)
 
     # -- reporting ----------------------------------------------------------------------------------------------
     def describe(self) -> list[dict]:

@@ -164,10 +164,8 @@ def tiny_store(generator, tmp_path, monkeypatch):
     store.update_entry("tiny", task="explore", arch="latent_gan", file="tiny.safetensors", sha256=sha,
                        config=generator.config.to_dict())
     set_default_store(store)
-    task._EXPLORERS.clear()
     yield store
     set_default_store(None)
-    task._EXPLORERS.clear()
 
 
 def test_cli_sample_and_interpolate_write_valid_files(tiny_store, tmp_path):
@@ -190,3 +188,14 @@ def test_cli_refuses_bad_seed_with_one_line(tiny_store, tmp_path):
     from imgen.cli import main
     with pytest.raises(SystemExit, match="0 or more"):
         main(["sample", "--model", "tiny", "--seed", "-3", "-o", str(tmp_path / "x.png")])
+
+
+def test_state_from_and_to_the_tabs_controls():
+    """The tab holds no seed arithmetic: the state converts to and from (seed, walk) itself."""
+    st = task.ExploreState.from_controls("kaokore-gan", 7, 0.5, 0.7, [1.0, 0.0])
+    assert st.seed == 7.5 and st.directions == [1.0, 0.0]
+    assert task.ExploreState.from_controls("kaokore-gan", 7, 2.0, 0.7, []).seed == 9     # a whole walk: whole
+    assert isinstance(task.ExploreState.from_controls("kaokore-gan", 7, 2.0, 0.7, []).seed, int)
+    assert st.to_controls(3) == ["kaokore-gan", 7, 0.5, 0.7, 1.0, 0.0, 0.0, None]
+    with pytest.raises(task.ExploreError, match="whole number"):
+        task.ExploreState.from_controls("kaokore-gan", 7.5, 0, 0.7, [])

@@ -131,3 +131,12 @@ def test_variations_take_a_huge_whole_seed():
     from imgen.ui import explore_tab
     path = explore_tab.variations(model_names()[0], 10 ** 400, 0, 0.7, 1.0, *[0.0] * N_SLIDERS)
     assert Image.open(path).size[0] > 64          # a grid, not an OverflowError
+
+
+def test_a_page_load_renders_the_first_picture_once(app_server):
+    """ui/explore_tab used to draw the first picture twice per page load (two load events on the image)."""
+    demo = app_server[0]
+    image = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "explore-image")
+    on_load = [fn for fn in demo.fns.values()
+               if any(event == "load" for _, event in fn.targets) and image in fn.outputs]
+    assert len(on_load) == 1, [fn.name for fn in on_load]

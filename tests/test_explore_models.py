@@ -259,7 +259,6 @@ def test_cli_project_writes_a_png_that_carries_the_state(vae, tmp_path):
     store.update_entry("tiny-vae", task="explore", arch="latent_vae", file="tiny-vae.safetensors", sha256=sha,
                        config=vae.config.to_dict())
     set_default_store(store)
-    task._EXPLORERS.clear()
     try:
         Image.fromarray(np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)).save(tmp_path / "p.png")
         assert main(["project", str(tmp_path / "p.png"), "--model", "tiny-vae", "--steps", "5",
@@ -272,4 +271,3 @@ def test_cli_project_writes_a_png_that_carries_the_state(vae, tmp_path):
             main(["project", str(tmp_path / "bad.png"), "--model", "tiny-vae", "-o", str(tmp_path / "x.png")])
     finally:
         set_default_store(None)
-        task._EXPLORERS.clear()

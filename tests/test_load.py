@@ -54,12 +54,10 @@ def explorer_installed(tmp_path):
     store.update_entry("tiny", task="explore", arch="latent_gan", file="tiny.safetensors", sha256=sha,
                        config=g.config.to_dict())
     set_default_store(store)
-    explore._EXPLORERS.clear()
     try:
         yield "tiny"
     finally:
         set_default_store(None)
-        explore._EXPLORERS.clear()
 
 
 def _check(report: dict) -> None:

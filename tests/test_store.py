@@ -314,6 +314,32 @@ def test_lru_bound_and_identity(env, art):
     assert len(s.loaded()) == 2
 
 
+def test_runners_live_as_long_as_their_model(env, art):
+    """The store owns the one cache of task runners: one per (kind, model, device), dropped when the model is
+    evicted, unloaded or re-registered, so no runner keeps stale weights alive."""
+    env.write_registry({n: _entry(sha256=art.pinned.sha) for n in ("a", "b", "c")})
+    env.bundle()
+    s = Store(max_loaded=2, progress=False)
+    built = []
+
+    def build(module):
+        built.append(module)
+        return ("runner", module)
+    r = s.runner("a", "cpu", build, "test")
+    assert r[1] is s.load("a", "cpu") and s.runner("a", "cpu", build, "test") is r and len(built) == 1
+    assert s.runner("a", "cpu", build, "other kind") is not r and len(built) == 2
+    s.load("b", "cpu")
+    s.load("c", "cpu")                                          # a is evicted: its runners go with it
+    assert s.runners() == []
+    r2 = s.runner("a", "cpu", build, "test")
+    assert r2 is not r and r2[1] is s.load("a", "cpu")          # rebuilt over the reloaded module
+    s.unload("a")
+    assert s.runners() == []
+    s.runner("b", "cpu", build, "test")
+    s.update_entry("b", licence="changed")                       # a re-export or edit drops it too
+    assert s.runners() == [] and s.loaded() == [("c", "cpu")] or ("b", "cpu") not in s.loaded()
+
+
 def test_concurrent_loads_download_once_and_share_the_module(env):
     s = Store(progress=False)
     results, errors = [], []

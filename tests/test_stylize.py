@@ -66,10 +66,8 @@ def tiny_store(tiny_gen, tmp_path_factory):
     sha = export_safetensors(tiny_gen, "stylize_net", w / "tiny.safetensors")
     store.update_entry(STYLE, task="stylize", arch="stylize_net", file="tiny.safetensors", sha256=sha, config=TINY)
     store_mod.set_default_store(store)
-    task._STYLIZERS.by_name.clear()
     yield store
     store_mod.set_default_store(None)
-    task._STYLIZERS.by_name.clear()
 
 
 def as_mode(rgb: np.ndarray, mode: str) -> Image.Image:
@@ -377,7 +375,6 @@ def test_export_writes_a_loadable_model_card_sheet_and_registry(trained_run, fak
                                    history="resumed at step 3 with --w-gan 2")
     finally:
         store_mod.set_default_store(previous)
-        task._STYLIZERS.by_name.clear()
     entry = json.loads(registry.read_text())["models"]["tiny-export"]
     assert entry["task"] == "stylize" and entry["arch"] == "stylize_net" and entry["sha256"] == sha
     card = (weights / "tiny-export.md").read_text()

@@ -50,6 +50,25 @@ class ExploreState:
     directions: list[float] = field(default_factory=list)
     w: list[float] | None = None     # a projected latent; when set, seed and psi are not used
 
+    @classmethod
+    def from_controls(cls, model: str, seed, walk, psi, directions, w=None) -> "ExploreState":
+        """The state the tab's controls show: a whole ``seed`` plus the ``walk`` towards the next seeds (a whole
+        walk gives a whole seed), ``psi``, the direction values and a projected ``w``; validated."""
+        seed = check_seed(seed)
+        if isinstance(seed, float):
+            raise ExploreError(f"The seed must be a whole number (got {seed:g}); use the walk slider for "
+                               "fractional steps.")
+        walk = float(walk)
+        total = seed + int(walk) if walk.is_integer() else seed + walk
+        return cls(model=model, seed=total, psi=psi, directions=[float(d) for d in directions], w=w).validate()
+
+    def to_controls(self, n_directions: int) -> list:
+        """The inverse of :meth:`from_controls`: [model, whole seed, walk, psi, n direction values, w]."""
+        seed = self.seed
+        base, walk = (seed, 0.0) if isinstance(seed, int) else (int(seed // 1), float(seed - seed // 1))
+        dirs = (list(self.directions) + [0.0] * n_directions)[:n_directions]
+        return [self.model, base, walk, self.psi, *dirs, self.w]
+
     def to_json(self) -> str:
         d = {"format": STATE_FORMAT, **asdict(self)}
         if d["w"] is None:
@@ -322,7 +341,6 @@ def to_model_input(image, size: int) -> np.ndarray:
     return to_uint8(cv2.resize(crop, (size, size), interpolation=interp))
 
 
-_EXPLORERS: dict[tuple[str, str], Explorer] = {}
 ENCODER_TASK = "explore-encoder"     # registry task of image -> w encoders; config "generator" names their GAN
 
 
@@ -334,13 +352,14 @@ def encoder_name(generator: str) -> str | None:
 
 
 def get_explorer(name: str = DEFAULT_MODEL, device: str | None = None) -> Explorer:
-    key = (name, str(device))
-    if key not in _EXPLORERS:
-        from ..store import load
+    """The explorer of the registered generator ``name`` (with its encoder, when one is registered), kept by
+    the store as long as it keeps the generator."""
+    from ..store import default_store
+
+    def build(module) -> Explorer:
         enc = encoder_name(name)
-        encoder = load(enc, device=device).eval() if enc else None
-        _EXPLORERS[key] = Explorer(load(name, device=device), name, encoder=encoder)
-    return _EXPLORERS[key]
+        return Explorer(module, name, encoder=default_store().load(enc, device=device) if enc else None)
+    return default_store().runner(name, device, build, "explorer")
 
 
 def compare(explorers: list[Explorer], seed: int, psi: float, n: int = 8) -> list[np.ndarray]:

@@ -55,13 +55,7 @@ def _explorer(name: str):
 
 
 def _state(model, seed, walk, psi, dirs, w) -> task.ExploreState:
-    seed = task.check_seed(seed)
-    if isinstance(seed, float):
-        raise task.ExploreError(f"The seed must be a whole number (got {seed:g}); use the walk slider for "
-                                "fractional steps.")
-    walk = float(walk)
-    total = seed + int(walk) if walk.is_integer() else seed + walk
-    return task.ExploreState(model=model, seed=total, psi=psi, directions=[float(d) for d in dirs], w=w).validate()
+    return task.ExploreState.from_controls(model, seed, walk, psi, dirs, w)
 
 
 def _save(img: np.ndarray, state: task.ExploreState, stem: str, size: int = DISPLAY) -> str:
@@ -193,11 +187,7 @@ def check_state(text: str) -> None:
 def apply_state(text: str):
     """State JSON -> the control values (model, seed, walk, psi, 12 directions, projected w)."""
     check_state(text)
-    state = task.ExploreState.from_json(text or "")
-    seed = state.seed
-    base, walk = (seed, 0.0) if isinstance(seed, int) else (int(seed // 1), float(seed - seed // 1))
-    dirs = (list(state.directions) + [0.0] * N_SLIDERS)[:N_SLIDERS]
-    return [state.model, base, walk, state.psi, *dirs, state.w]
+    return task.ExploreState.from_json(text or "").to_controls(N_SLIDERS)
 
 
 @user_errors
