@@ -24,7 +24,8 @@ from imgen.models import build_model
 from imgen.models.inpaint_net import irfft2, rfft2
 from imgen.tasks import inpaint as task
 from imgen.tasks.inpaint import (NetworkInpainter, crop_regions, feather_weight, inpaint_image, load_mask,
-                                 mask_from_editor, prepare_mask)
+                                 merge_masks, prepare_mask)
+from imgen.ui.editor import mask_from_editor
 from imgen.training import train_inpaint
 from imgen.training.loop import load_checkpoint
 from imgen.datasets.masks import MaskGenerator
@@ -469,3 +470,17 @@ def test_tab_handler_and_examples(monkeypatch, tmp_path):
     (_, after), _, _, report = inpaint_tab.inpaint(value, None, 4, 3, False, next(iter(inpaint_tab.PROCESSING)), 512,
                                                    "PatchMatch: copy the photo's own patches (classical)")
     assert report.startswith("**PatchMatch") and "PatchMatch exemplar copy" in report and " s**" in report
+
+
+def test_merge_masks_takes_the_union_of_its_sources():
+    """inpaint_image takes a list of mask sources (the tab's painted layer and an uploaded mask file) and merges
+    them itself: None entries skipped, a source of another size resized with one note."""
+    a = np.zeros((30, 40), bool)
+    a[2:8, 3:9] = True
+    b = Image.fromarray((np.pad(np.ones((4, 4), np.uint8), ((10, 1), (20, 0))) * 255).astype(np.uint8))  # 15 x 24
+    hole, notes = merge_masks([a, None, b], size=(40, 30))
+    assert hole.shape == (30, 40) and hole[2:8, 3:9].all()
+    assert hole[20:28, 33:40].any() and len(notes) == 1 and "resized" in notes[0]
+    assert np.array_equal(merge_masks(a, size=(40, 30))[0], a)
+    res = inpaint_image(photo(30, 40), [a, None], model="telea")
+    assert np.array_equal(np.asarray(res.mask_used) > 0, a)

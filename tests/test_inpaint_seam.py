@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from imgen.store import StoreError, default_store
-from imgen.tasks.inpaint import DEFAULT_MODEL, NETWORK, inpaint_image, mask_from_editor, prepare_mask
+from imgen.tasks.inpaint import DEFAULT_MODEL, NETWORK, inpaint_image, prepare_mask
+from imgen.ui.editor import mask_from_editor
 
 GROW = 4
 
@@ -78,7 +79,7 @@ def scene():
 @pytest.mark.parametrize("feather", [0, 3, 8])
 def test_default_fill_has_no_seam(scene, feather):
     photo, editor, hole = scene
-    out = np.asarray(inpaint_image(photo, editor, model=DEFAULT_MODEL, grow=GROW, feather=feather).image)
+    out = np.asarray(inpaint_image(photo, mask_from_editor(editor), model=DEFAULT_MODEL, grow=GROW, feather=feather).image)
     band, outside = seam(photo, out, hole)
     assert band <= 1.5 and outside <= 1.5, f"seam: {band:.2f}x / {outside:.2f}x the photo's own gradient"
 
@@ -87,7 +88,7 @@ def test_network_fill_leaves_no_line_outside_the_mask(scene):
     """The network alone: its redraw of the photo around the hole is not blended in (the dotted bright line), so
     a wider feather does not make the seam stronger."""
     photo, editor, hole = scene
-    seams = {f: seam(photo, np.asarray(inpaint_image(photo, editor, model=NETWORK, grow=GROW, feather=f).image), hole)
+    seams = {f: seam(photo, np.asarray(inpaint_image(photo, mask_from_editor(editor), model=NETWORK, grow=GROW, feather=f).image), hole)
              for f in (0, 3, 8)}
     for f, (band, outside) in seams.items():
         assert outside <= 2.0, f"feather {f}: line outside the mask, {outside:.2f}x the photo's own gradient"

@@ -31,6 +31,7 @@ from conftest import ROOT
 from imgen.cli import main as cli_main
 from imgen.image_io import ImageInputError, load_image
 from imgen.tasks.denoise import denoise_image, denoise_with_synthetic_noise
+from imgen.ui.editor import mask_from_editor
 from imgen.tasks.inpaint import inpaint_image, resize_mask
 
 NLM_LABEL = "OpenCV non-local means (classical)"
@@ -334,9 +335,11 @@ def test_task_editor_mask_of_another_size(background, files):
     layer = np.zeros((H // 2, W // 2, 4), np.uint8)
     layer[4:10, 5:12, 3] = 255
     bg = np.asarray(Image.open(files["photo"]).convert("RGBA")) if background == "with-background" else None
-    res = inpaint_image(files["photo"], {"background": bg, "layers": [layer]}, model="telea")
+    notes: list[str] = []
+    painted = mask_from_editor({"background": bg, "layers": [layer]}, notes)   # the tab's adapter, then the task
+    res = inpaint_image(files["photo"], painted, model="telea")
     assert any(re.search(r"mask is 20×16 px and the photo 40×32 px: the mask was resized \(nearest", n)
-               for n in res.notes), res.notes
+               for n in notes + res.notes), notes + res.notes
     assert np.array_equal(arr(res.mask_used) > 0, resize_mask(layer[..., 3] > 0, (W, H)))
 
 
@@ -391,12 +394,12 @@ def test_task_wrong_types(case, files):
     elif case == "none":
         with pytest.raises(ImageInputError, match="Cannot read an image from a NoneType"):
             inpaint_image(None, hole_for((W, H)), model="telea")
-    elif case == "list":
-        with pytest.raises(ImageInputError, match="Cannot read an image from a list"):
+    elif case == "list":          # a list of masks whose entries are not images
+        with pytest.raises(ImageInputError, match="Cannot read an image from a int"):
             inpaint_image(files["photo"], [1, 2, 3], model="telea")
     else:
         with pytest.raises(ImageInputError, match="Upload a photo first"):
-            inpaint_image(files["photo"], {"background": None, "layers": []}, model="telea")
+            mask_from_editor({"background": None, "layers": []})
 
 
 # ==================================================================================================== CLI

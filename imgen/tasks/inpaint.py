@@ -22,11 +22,8 @@ fades the fill's colour step at the hole's edge out into the surroundings (the p
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import cv2
@@ -35,7 +32,7 @@ import torch
 from PIL import Image
 
 from ..cancel import checkpoint
-from ..image_io import ImageInputError, fit_max_side, join_alpha, open_image, split_alpha, to_uint8
+from ..image_io import fit_max_side, join_alpha, open_image, split_alpha, to_uint8
 from ..runtime import ModelRunner, RunnerCache
 from .numbers import finite_number
 from .patchmatch import exemplar_fill
@@ -58,78 +55,9 @@ Progress = Callable[[int, int], None]
 
 
 # --------------------------------------------------------------------------------------------- masks
-def _entry_to_array(entry: Any) -> np.ndarray | None:
-    """An ImageEditor entry (numpy array, PIL image, path, or a FileData-like dict) as an array, or None."""
-    if entry is None:
-        return None
-    if isinstance(entry, dict):
-        entry = entry.get("path") or entry.get("url")
-        if entry is None:
-            return None
-    if isinstance(entry, np.ndarray):
-        return entry
-    if isinstance(entry, Image.Image):
-        return np.asarray(entry)
-    if isinstance(entry, (str, Path)):
-        with Image.open(entry) as im:
-            im.load()
-            return np.asarray(im)
-    raise ImageInputError(f"Cannot read an editor image from a {type(entry).__name__}.")
-
-
-def _painted(layer: np.ndarray) -> np.ndarray:
-    """Where a layer was painted: alpha > 0 (layers with no alpha channel: any non-zero pixel)."""
-    if layer.ndim == 3 and layer.shape[2] in (2, 4):
-        return layer[:, :, -1] > 0
-    if layer.ndim == 3:
-        return np.any(layer != 0, axis=2)
-    return layer != 0
-
-
 def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bool mask to (width, height) by nearest neighbour."""
     return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
-
-
-def mask_from_editor(value: Any, notes: list[str] | None = None) -> np.ndarray:
-    """The hole painted in a Gradio ImageEditor / ImageMask value, as a bool (H, W) array of the background's size.
-
-    ``value`` is ``{"background", "layers", "composite"}`` with numpy arrays, PIL images or file paths (any
-    Gradio version; ``layers`` may be ``[]`` or missing and ``composite`` None). The mask is the union of the
-    layers' alpha > 0; when the layers hold nothing, it falls back to where the composite differs from the
-    background. A layer of another size is resized (nearest neighbour) to the background, and a note saying
-    so is appended to ``notes`` if given.
-    """
-    if value is None:
-        raise ImageInputError("Upload a photo first.")
-    if not isinstance(value, dict):  # a plain image: treat it as a mask image
-        return load_mask(value)[0]
-    bg = _entry_to_array(value.get("background"))
-    layers = [a for a in (_entry_to_array(e) for e in (value.get("layers") or [])) if a is not None]
-    comp = _entry_to_array(value.get("composite"))
-    ref = bg if bg is not None else (layers[0] if layers else comp)
-    if ref is None:
-        raise ImageInputError("Upload a photo first.")
-    h, w = ref.shape[:2]
-    mask = np.zeros((h, w), bool)
-    for layer in layers:
-        p = _painted(layer)
-        if p.shape != (h, w):
-            if notes is not None:
-                notes.append(f"The painted mask is {p.shape[1]}×{p.shape[0]} px and the photo {w}×{h} px: "
-                             "the mask was resized (nearest neighbour) to fit.")
-                notes = None  # one note is enough
-            p = resize_mask(p, (w, h))
-        mask |= p
-    if not mask.any() and comp is not None and bg is not None and comp.shape[:2] == (h, w):
-        a, b = np.asarray(comp), np.asarray(bg)
-        a = a[:, :, None] if a.ndim == 2 else a
-        b = b[:, :, None] if b.ndim == 2 else b
-        c = min(a.shape[2], b.shape[2], 3)  # compare colour; a flattened composite has no alpha
-        if a.shape[2] == 4 and b.shape[2] == 4:
-            c = 4
-        mask = np.any(a[:, :, :c].astype(np.int16) != b[:, :, :c].astype(np.int16), axis=2)
-    return mask
 
 
 def load_mask(mask: Any, size: tuple[int, int] | None = None) -> tuple[np.ndarray, list[str]]:
@@ -160,6 +88,18 @@ def load_mask(mask: Any, size: tuple[int, int] | None = None) -> tuple[np.ndarra
                      "the mask was resized (nearest neighbour) to fit.")
         hole = resize_mask(hole, tuple(size))
     return np.ascontiguousarray(hole, dtype=bool), notes
+
+
+def merge_masks(masks: Any, size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
+    """One mask or a list/tuple of masks (each as :func:`load_mask` takes it; None entries skipped) as one bool
+    hole of ``size`` (width, height): their union. Returns (hole, notes)."""
+    sources = [m for m in masks if m is not None] if isinstance(masks, (list, tuple)) else [masks]
+    hole, notes = np.zeros((size[1], size[0]), bool), []
+    for m in sources:
+        part, more = load_mask(m, size=size)
+        hole |= part
+        notes += [n for n in more if n not in notes]
+    return hole, notes
 
 
 def _bbox(mask: np.ndarray, margin: int = 0) -> tuple[int, int, int, int] | None:
@@ -225,15 +165,6 @@ def mask_to_image(mask: np.ndarray) -> Image.Image:
     m = np.asarray(mask)
     a = m.astype(np.uint8) * 255 if m.dtype == bool else to_uint8(m * 255.0)
     return Image.fromarray(a, "L")
-
-
-def editor_layer(mask: np.ndarray, colour: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
-    """An ImageEditor layer (RGBA, painted = opaque ``colour``, elsewhere transparent) from a bool mask."""
-    m = np.asarray(mask, bool)
-    rgba = np.zeros(m.shape + (4,), np.uint8)
-    rgba[m, :3] = colour
-    rgba[m, 3] = 255
-    return Image.fromarray(rgba, "RGBA")
 
 
 # -------------------------------------------------------------------------------------------- methods
@@ -430,8 +361,8 @@ class InpaintResult:
 def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", max_side: int = MAX_SIDE,
                   grow: int = 0, feather: float = 0, invert: bool = False, progress: Progress | None = None,
                   device: str | None = None) -> InpaintResult:
-    """Fill the hole of ``image`` (path, bytes, PIL or array) given by ``mask`` (white = hole: path, PIL, array,
-    bool array, or an ImageEditor value dict). ``model``: "net-patchmatch" (default), "inpaint-net",
+    """Fill the hole of ``image`` (path, bytes, PIL or array) given by ``mask``: one mask (white = hole: path,
+    bytes, PIL, array, bool array) or a list of them, merged (:func:`merge_masks`). ``model``: "net-patchmatch" (default), "inpaint-net",
     "patchmatch", "telea", "ns", a module or inpainter.
 
     Only pixels whose blend weight is > 0 change; the rest are bit-identical to the input.
@@ -452,15 +383,8 @@ def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", m
     arr = np.asarray(base)
     h, w = arr.shape[:2]
     notes: list[str] = []
-    if isinstance(mask, dict):
-        hole = mask_from_editor(mask, notes)
-        if hole.shape != (h, w):
-            notes.append(f"The mask is {hole.shape[1]}×{hole.shape[0]} px and the photo {w}×{h} px: "
-                         "the mask was resized (nearest neighbour) to fit.")
-            hole = resize_mask(hole, (w, h))
-    else:
-        hole, more = load_mask(mask, size=(w, h))
-        notes += more
+    hole, more = merge_masks(mask, size=(w, h))
+    notes += more
     hole = prepare_mask(hole, grow=grow, invert=invert)
     if not hole.any():
         notes.append("The mask is empty: there is nothing to fill, so the image is returned unchanged.")
@@ -518,36 +442,3 @@ def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", m
     mask_img = mask_to_image(used if used is not None else hole)
     return InpaintResult(result, mask_img, time.perf_counter() - t0 - t_load, notes,
                          getattr(inpainter, "backend", type(inpainter).__name__), len(boxes))
-
-
-def make_example_masks(folder: str | Path, examples: dict[str, tuple[str, list[tuple]]]) -> dict[str, tuple[str, str]]:
-    """Write pre-drawn example masks as ImageEditor layers (RGBA, painted = opaque black) into ``folder``.
-
-    ``examples``: name -> (photo path, shapes), shapes as ("line", x0, y0, x1, y1, width) / ("box", x0, y0,
-    x1, y1) / ("ellipse", cx, cy, rx, ry) in pixels of the photo. Returns name -> (photo path, layer path).
-    Existing files are kept (the folder is a cache; file names carry a hash of the photo and shapes).
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for name, (photo, shapes) in examples.items():
-        key = hashlib.sha1(json.dumps([str(photo), shapes]).encode()).hexdigest()[:10]
-        layer_path = folder / f"{name}-{key}-mask-layer.png"
-        if not layer_path.exists():
-            with Image.open(photo) as im:
-                w, h = im.size
-            m = np.zeros((h, w), np.uint8)
-            for s in shapes:
-                if s[0] == "line":
-                    cv2.line(m, (int(s[1]), int(s[2])), (int(s[3]), int(s[4])), 1, int(s[5]))
-                elif s[0] == "box":
-                    cv2.rectangle(m, (int(s[1]), int(s[2])), (int(s[3]), int(s[4])), 1, -1)
-                elif s[0] == "ellipse":
-                    cv2.ellipse(m, (int(s[1]), int(s[2])), (int(s[3]), int(s[4])), 0, 0, 360, 1, -1)
-                else:
-                    raise ValueError(f"unknown shape {s[0]!r}")
-            tmp = layer_path.with_suffix(".tmp.png")
-            editor_layer(m.astype(bool)).save(tmp)
-            tmp.replace(layer_path)
-        out[name] = (str(photo), str(layer_path))
-    return out

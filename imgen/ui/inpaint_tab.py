@@ -11,6 +11,7 @@ from PIL import Image
 
 from ..store import StoreError, default_store
 from ..tasks import inpaint as task
+from .editor import make_example_masks, mask_from_editor
 from .common import (ImageUpload, MaskEditor, NumberSlider, UserError, chosen, gpu, progress_callback, sample_image,
                      save_png, took, user_errors)
 
@@ -63,18 +64,12 @@ def inpaint(editor, mask_file=None, grow: float = 4, feather: float = 3, invert:
     photo = _photo(editor["background"])
     w, h = photo.size
     notes: list[str] = []
-    hole = task.mask_from_editor(editor, notes)   # notes: a painted layer of another size than the photo
-    if hole.shape != (h, w):
-        hole = task.resize_mask(hole, (w, h))
-    if mask_file is not None:
-        uploaded, more = task.load_mask(mask_file, size=(w, h))
-        notes += more
-        hole = hole | uploaded
-    if not hole.any() and not invert:
-        gr.Warning("Nothing is masked: paint over the area to fill, or upload a mask (white = fill).")
-    res = task.inpaint_image(photo, hole, model=name, mode=mode, max_side=max_side, grow=grow,
+    painted = mask_from_editor(editor, notes)   # notes: a painted layer of another size than the photo
+    res = task.inpaint_image(photo, [painted, mask_file], model=name, mode=mode, max_side=max_side, grow=grow,
                              feather=feather, invert=bool(invert),
                              progress=progress_callback(progress, "Filling"))
+    if res.regions == 0 and not invert:
+        gr.Warning("Nothing is masked: paint over the area to fill, or upload a mask (white = fill).")
     after = save_png(res.image, "inpainted")
     before, used = save_png(photo, "before"), save_png(res.mask_used, "mask")
     label = next(k for k, v in model_choices().items() if v == name)   # what was used, also when model is None
@@ -113,7 +108,7 @@ def example_dir() -> Path:
 
 
 def example_values(model_label: str) -> list[list]:
-    made = task.make_example_masks(example_dir(), {k: (sample_image(f), shapes)
+    made = make_example_masks(example_dir(), {k: (sample_image(f), shapes)
                                                    for k, (f, shapes) in EXAMPLE_SHAPES.items()})
     rows = []
     for name in EXAMPLE_SHAPES:
