@@ -1,4 +1,4 @@
-"""``python -m imgen bench cost``: small hostile files must finish or be refused quickly (issue #19).
+"""``python -m benchmarks.request_cost``: small hostile files must finish or be refused quickly (issue #19).
 
 Each case is a file of at most a few hundred KB that, taken at face value, cost minutes of CPU or GBs of
 memory. It goes through the surface an attacker would use (the denoiser, the stylizer, the inpaint editor's
@@ -12,25 +12,25 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import hostile
+from imgen.evaluation import hostile
 
 BAR_S = 5.0
 
 
 def _denoise(path: Path) -> str:
-    from ..tasks.denoise import denoise_image
+    from imgen.tasks.denoise import denoise_image
     res = denoise_image(path, sigma=10)
     return f"denoised {res.image.size[0]}x{res.image.size[1]}"
 
 
 def _stylize(path: Path) -> str:
-    from ..tasks.stylize import stylize_image
+    from imgen.tasks.stylize import stylize_image
     res = stylize_image(path)
     return f"stylized {res.image.size[0]}x{res.image.size[1]}"
 
 
 def _decode(path: Path) -> str:
-    from ..image_io import open_image
+    from imgen.image_io import open_image
     img = open_image(path)
     return f"decoded {img.size[0]}x{img.size[1]}"
 
@@ -40,7 +40,7 @@ def _editor(layers: int) -> Callable[[Path], str]:
         from gradio.components.image_editor import EditorData
         from gradio.data_classes import FileData
 
-        from ..ui.common import MaskEditor
+        from imgen.ui.common import MaskEditor
         editor = MaskEditor(type="numpy", image_mode="RGBA", render=False)
         f = FileData(path=str(path))
         value = editor.preprocess(EditorData(background=f, layers=[f] * layers, composite=None))
@@ -65,9 +65,9 @@ CASES: dict[str, tuple[Callable[[], bytes], str, Callable[[Path], str]]] = {
 
 def _warm() -> None:
     """What a running app has loaded already (not part of a request's cost): Gradio, the default models."""
-    from ..tasks.denoise import get_denoiser
-    from ..tasks.stylize import default_style, get_stylizer
-    from ..ui.common import MaskEditor
+    from imgen.tasks.denoise import get_denoiser
+    from imgen.tasks.stylize import default_style, get_stylizer
+    from imgen.ui.common import MaskEditor
     MaskEditor(render=False)
     get_denoiser()
     if default_style() != "reference":
@@ -77,7 +77,7 @@ def _warm() -> None:
 def run_cost_bench(names: list[str] | None = None) -> dict:
     """Build each case's file, run it, time it (models loaded beforehand). Returns a report with every case and
     the worst time."""
-    from ..image_io import ImageInputError
+    from imgen.image_io import ImageInputError
     _warm()
     rows = []
     with tempfile.TemporaryDirectory(prefix="imgen-cost-") as tmp:
@@ -100,3 +100,17 @@ def run_cost_bench(names: list[str] | None = None) -> dict:
     worst = max(rows, key=lambda r: r["seconds"]) if rows else None
     return {"bar_s": BAR_S, "cases": rows, "worst": worst,
             "passed": worst is None or worst["seconds"] <= BAR_S}
+
+
+def main() -> int:
+    import json
+    import sys
+    report = run_cost_bench(sys.argv[1:] or None)
+    for r in report["cases"]:
+        print(f"{r['seconds']:7.2f} s  {r['bytes']:>9} B  {r['case']}: {r['outcome'][:110]}", file=sys.stderr)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -433,11 +433,6 @@ def cmd_bench(args) -> int:
         from .evaluation.stylize import bench
         report = bench(args.model, size=args.size, width=args.width, height=args.height,
                        max_side=args.max_side, repeats=max(args.repeats, 5))
-    elif args.what == "cost":
-        from .evaluation.cost import run_cost_bench
-        report = run_cost_bench()
-        for r in report["cases"]:
-            print(f"{r['seconds']:7.2f} s  {r['bytes']:>9} B  {r['case']}: {r['outcome'][:110]}", file=sys.stderr)
     else:
         report = inpaint.large_image_timing(args.width, args.height, model=args.model, mode=args.mode,
                                             max_side=args.max_side, repeats=args.repeats)
@@ -661,7 +656,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--size", type=int, default=512, help="image side")
     photo_size(b)
     b.add_argument("--max-side", type=int, default=STYLIZE_SIDE)
-    bench_parser("cost", "what each hostile or heavy request costs (seconds, bytes)")
 
     from .training.trainers import TRAINERS
     s = sub.add_parser("train", help="train a model: python -m imgen train TASK [--minutes M] [--data PACK] ...",

@@ -1,6 +1,6 @@
 """Small hostile files (issue #19): tiny on disk, costly to decode or to process if taken at face value.
 
-Used by the tests (tests/test_hostile.py) and by ``python -m imgen bench cost``. Every builder returns the
+Used by the tests (tests/test_hostile.py) and by ``python -m benchmarks.request_cost``. Every builder returns the
 file's bytes; nothing here decodes the pixels it declares.
 """
 from __future__ import annotations

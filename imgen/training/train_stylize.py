@@ -479,9 +479,7 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
     (task "stylize"). With ``sheet_data`` (a photo folder, e.g. CBSD68; else the ``data`` of ``metrics``),
     also writes ``<name>-sheet.png``: 8 photos before | after, and ``<name>-detail.png``: a full-resolution crop.
     ``history``: how the run really went when it was resumed with other arguments (goes into the card)."""
-    from ..store import update_entry
-    from ..store import export_safetensors
-    from .export import write_model_card
+    from .release import Release, publish
 
     ckpt = load_checkpoint(run_dir / "ckpt.pt")
     if ckpt is None:
@@ -493,8 +491,6 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
     model.load_state_dict(snap["ema"])
     model.eval()
     args = json.loads((run_dir / "args.json").read_text())
-    file = f"{name}.safetensors"
-    sha = export_safetensors(model, "stylize_net", weights_dir / file, extra={"step": snap["step"]})
     wall_h = ckpt.get("seconds", ckpt.get("wall_seconds", 0.0)) / 3600
     n_params = sum(p.numel() for p in model.parameters())
     budget = (f"--minutes {args['minutes']:g}" if args.get("minutes") else f"--steps {args.get('steps')}")
@@ -519,25 +515,31 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
     sheet_md = "Rows of photo | output are written to `runs/stylize/samples/` during training."
     if data is not None and Path(data).is_dir():
         from ..evaluation.stylize import results_sheet
+        from ..tasks.stylize import DEFAULT_STRENGTH
         from ..evaluation.stylize import detail_crop
-        results_sheet(model, data, weights_dir / f"{name}-sheet.png")
-        detail_crop(model, data, weights_dir / f"{name}-detail.png")
+        results_sheet(model, data, weights_dir / f"{name}-sheet.png", strength=DEFAULT_STRENGTH)
+        detail_crop(model, data, weights_dir / f"{name}-detail.png", strength=DEFAULT_STRENGTH)
         sheet_md = (f"![photo | stylized]({name}-sheet.png)\n\nThe first eight photos of `{Path(data).name}` "
-                    "(never trained on): photo | stylized (strength 100 %), made at export.\n\n"
+                    f"(never trained on): photo | the network's output at the default strength "
+                    f"{DEFAULT_STRENGTH:.0%} (without the brushwork pass), made at export.\n\n"
                     f"![detail: photo | stylized]({name}-detail.png)\n\nA detail at full resolution (photo | "
                     "stylized), where the change of texture shows: the sheet above is too small for it.")
     mode = args.get("mode", "fastcut")
-    write_model_card(weights_dir / f"{name}.md", {
-        "title": f"{name}: photo → Titian-style painting on a CPU (unpaired, {mode.upper() if mode == 'cut' else 'FastCUT'})",
-        "licence": "other", "tags": ["image-to-image", "style-transfer", "unpaired-translation", "imgen"],
-        "datasets": ["BSDS500 (CBSD432)", "Urban100 (images 21-100)", "Titian paintings (public domain)"],
-        "summary": (f"A {n_params / 1e6:.2f} M-parameter fully convolutional ResNet generator (config "
+    return publish(Release(
+        name=name, task="stylize", arch="stylize_net", model=model,
+        title=f"{name}: photo → Titian-style painting on a CPU (unpaired, {mode.upper() if mode == 'cut' else 'FastCUT'})",
+        licence="other", registry_licence="other (non-commercial research and education; see card)",
+        data="BSDS500 CBSD432 + Urban100 21-100 (photos); Titian paintings (public domain)",
+        tags=["image-to-image", "style-transfer", "unpaired-translation", "imgen"],
+        datasets=["BSDS500 (CBSD432)", "Urban100 (images 21-100)", "Titian paintings (public domain)"],
+        metadata={"step": snap["step"]},
+        summary=(f"A {n_params / 1e6:.2f} M-parameter fully convolutional ResNet generator (config "
                     f"`{json.dumps(config)}`): 7x7 stem, two stride-2 convolutions, residual blocks at 1/4 scale, "
                     "bilinear-upsample + convolution decoder, tanh; instance norm. Trained without paired data "
                     "with contrastive unpaired translation (PatchNCE + PatchGAN). In the app it runs on the whole "
                     "photo at a capped size (default long side 768 px) and its change is brought to full "
                     "resolution, so any photo size works."),
-        "sections": {
+        sections={
             "Training data and licence": LICENCE_NOTE,
             "Training": (f"- command: `{cmd}`\n- steps: {snap['step']}{picked or ','} batch {args.get('batch')}, {args.get('crop')} px "
                          f"crops; photos seen at long side {args.get('long_side')}, paintings at "
@@ -548,17 +550,11 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
                          f"{args.get('gan_loss')} PatchGAN loss x{args.get('w_gan')} (D config "
                          f"{json.dumps(args.get('disc_config') or {})}){losses}\n"
                          f"- Adam lr {args.get('lr')} (betas 0.5/0.999), cosine decay; EMA {args.get('ema')} (shipped)\n"
-                         f"- compute: {wall_h:.2f} wall-clock hours, 2-core CPU, no GPU"
+                         f"- compute: {wall_h:.2f} wall-clock hours, {args.get('hardware', 'a 2-core CPU (no GPU)')}"
                          + (f"\n- history: {history}" if history else "")),
             "Metrics": _metrics_table(metrics or {}),
             "Before / after": sheet_md,
-        },
-    })
-    update_entry(name, task="stylize", arch="stylize_net", config=config, file=file, sha256=sha,
-                 licence="other (non-commercial research and education; see card)",
-                 data="BSDS500 CBSD432 + Urban100 21-100 (photos); Titian paintings (public domain)",
-                 card=f"{name}.md")
-    return sha
+        }), weights_dir)
 
 
 def export_cli(argv=None) -> str:
