@@ -120,6 +120,7 @@ class ModelRunner:
     input_names: tuple[str, ...] = ("x",)
     what = "model"
     default_multiple, default_min_side = 8, 1
+    dynamic_axes: dict | None = None          # ONNX axes that vary between calls (e.g. a batch of latents)
 
     def __init__(self, module: torch.nn.Module, backend: str | None = None):
         from .device import autocast_dtype
@@ -127,7 +128,8 @@ class ModelRunner:
         self.device = next(module.parameters()).device
         self.multiple = getattr(module, "multiple", self.default_multiple)
         self.min_side = getattr(module, "min_side", self.default_min_side)
-        self.onnx = onnx_runner(module, self.example_inputs(), self.input_names, self.what, self.device, backend)
+        self.onnx = onnx_runner(module, self.example_inputs(), self.input_names, self.what, self.device, backend,
+                                dynamic_axes=self.dynamic_axes)
         self.autocast = autocast_dtype(self.device) if self.onnx is None else None
 
     def example_inputs(self) -> tuple[torch.Tensor, ...]:

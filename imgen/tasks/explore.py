@@ -24,7 +24,7 @@ from PIL import Image, PngImagePlugin
 
 from ..cancel import checkpoint
 from ..image_io import open_image, to_uint8
-from ..runtime import backend_name, onnx_runner
+from ..runtime import ModelRunner
 
 DEFAULT_MODEL = "kaokore-gan"
 STATE_KEY = "imgen-explore"          # PNG text chunk holding the state JSON
@@ -175,6 +175,22 @@ class _Synthesis(torch.nn.Module):
         return (self.g(w) + 1) * 127.5
 
 
+class SynthesisRunner(ModelRunner):
+    """A generator's synthesis, a batch of w (N, w_dim) -> images (N, 3, size, size) on 0..255, through the
+    one runner layer (ONNX Runtime on CPU with a variable batch, PyTorch under autocast elsewhere)."""
+
+    what = "generator"
+    input_names = ("w",)
+    dynamic_axes = {"w": {0: "n"}, "out": {0: "n"}}
+
+    def __init__(self, generator: torch.nn.Module, backend: str | None = None):
+        self.w_dim = generator.config.w_dim
+        super().__init__(_Synthesis(generator).eval(), backend)
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        return (torch.zeros(2, self.w_dim),)
+
+
 class Explorer:
     """A loaded generator with its directions; renders states. Stateless per call (safe to share)."""
 
@@ -189,12 +205,11 @@ class Explorer:
         self.w_avg = module.w_avg.detach().float().cpu().numpy()
         self.dirs = module.directions.detach().float().cpu().numpy()
         self.std = module.direction_std.detach().float().cpu().numpy()
-        self.onnx = onnx_runner(_Synthesis(module).eval(), (torch.zeros(2, self.w_dim),), ["w"], "generator",
-                                self.device, backend, dynamic_axes={"w": {0: "n"}, "out": {0: "n"}})
+        self.synthesis = SynthesisRunner(module, backend)
 
     @property
     def backend(self) -> str:
-        return backend_name(self.onnx, self.device)
+        return self.synthesis.backend
 
     @property
     def family(self) -> str:
@@ -245,12 +260,7 @@ class Explorer:
     def render(self, ws: np.ndarray) -> np.ndarray:
         """(N, w_dim) -> (N, size, size, 3) uint8."""
         ws = np.ascontiguousarray(np.atleast_2d(ws), np.float32)
-        if self.onnx is not None:
-            x = self.onnx(ws)
-        else:
-            with torch.inference_mode():
-                x = ((self.module(torch.from_numpy(ws).to(self.device)) + 1) * 127.5).float().cpu().numpy()
-        return to_uint8(x).transpose(0, 2, 3, 1)
+        return to_uint8(self.synthesis.run(torch.from_numpy(ws)).numpy()).transpose(0, 2, 3, 1)
 
     def image(self, state: ExploreState) -> np.ndarray:
         return self.render(self.w_for(state)[None])[0]
