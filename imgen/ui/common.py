@@ -251,9 +251,15 @@ def output_dir() -> Path:
     return d
 
 
+def result_path(stem: str, suffix: str = ".png") -> Path:
+    """A fresh file name for a result in :func:`output_dir`: ``<stem>-<10 hex digits><suffix>`` (the one naming
+    of every file the tabs hand to Gradio)."""
+    return output_dir() / f"{stem}-{uuid.uuid4().hex[:10]}{suffix}"
+
+
 def save_png(img: Image.Image, stem: str) -> str:
     """Save losslessly (mode and alpha kept) and return the path, which Gradio serves as-is."""
-    path = output_dir() / f"{stem}-{uuid.uuid4().hex[:10]}.png"
+    path = result_path(stem)
     img.save(path, format="PNG", compress_level=1)
     return str(path)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..store import StoreError, default_store
 from ..tasks import explore as task
-from .common import ImageUpload, NumberSlider, UserError, gpu, output_dir, sample_image, user_errors
+from .common import ImageUpload, NumberSlider, UserError, gpu, result_path, sample_image, user_errors
 
 N_SLIDERS = 12
 EXAMPLES = [[0, 0, 0.7, 0, 0, 0], [7, 0.5, 0.7, 0, 0, 0], [42, 0, 1.0, 0, 0, 0], [3, 0, 0.5, 2.5, 0, 0],
@@ -59,8 +59,7 @@ def _state(model, seed, walk, psi, dirs, w) -> task.ExploreState:
 
 
 def _save(img: np.ndarray, state: task.ExploreState, stem: str, size: int = DISPLAY) -> str:
-    import uuid
-    path = output_dir() / f"{stem}-{uuid.uuid4().hex[:10]}.png"
+    path = result_path(stem)
     task.save_png(task.upscale(img, size), path, state)
     return str(path)
 
@@ -108,11 +107,10 @@ def interpolate(model: str, seed_a: float, seed_b: float, frames: float, psi: fl
     progress(0.1, desc="Rendering frames")
     images = ex.interpolate(seed_a, seed_b, int(frames), psi)
     progress(0.7, desc="Writing the GIF")
-    import uuid
-    gif = output_dir() / f"interpolate-{uuid.uuid4().hex[:10]}.gif"
+    gif = result_path("interpolate", ".gif")
     task.save_gif(images, gif, size=256)
     strip = task.frame_strip(images)
-    strip_path = output_dir() / f"strip-{uuid.uuid4().hex[:10]}.png"
+    strip_path = result_path("strip")
     task.upscale(strip, strip.shape[1] * 2).save(strip_path)
     return str(gif), str(strip_path)
 
@@ -147,7 +145,7 @@ def project(model: str, image, steps: float = 150, progress=gr.Progress()):
 
 def _save_target(target: np.ndarray) -> str:
     """The picture as the model sees it, enlarged for display."""
-    path = output_dir() / f"target-{random.getrandbits(40):010x}.png"
+    path = result_path("target")
     task.upscale(target, DISPLAY).save(path)
     return str(path)
 
@@ -162,7 +160,7 @@ def compare_families(seed: float, psi: float):
     strips = task.compare(explorers, seed, psi)
     out = []
     for ex, strip in zip(explorers, strips):
-        path = output_dir() / f"compare-{ex.name}-{random.getrandbits(40):010x}.png"
+        path = result_path(f"compare-{ex.name}")
         task.upscale(strip, 2 * strip.shape[1]).save(path)
         out.append((str(path), f"{ex.name} ({ex.family})"))
     return out
