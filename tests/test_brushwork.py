@@ -77,6 +77,7 @@ def test_an_unfitted_model_and_tiny_pictures(fitted):
         PatchTexture(SMALL).fit([torch.rand(3, 6, 6)])
 
 
+@pytest.mark.slow
 def test_the_fitting_command_ships_a_model_the_store_loads(tmp_path, shared_data):
     from imgen import store as store_mod
     from imgen.cli import main as cli
@@ -102,6 +103,7 @@ def test_brushwork_amount_fades_in_below_half_strength():
     assert brushwork_amount(0) == 0 and brushwork_amount(0.25) == 0.5 and brushwork_amount(0.8) == 1
 
 
+@pytest.mark.slow
 def test_the_shipped_style_with_its_brushwork_is_closer_to_the_paintings(shared_data):
     """Smoke on four CBSD68 photos: the shipped style's brushwork pass lowers the texture SWD to the paintings
     below the network's alone, keeps the outlines (edge SSIM), and strength 0 still returns the input."""
@@ -127,6 +129,7 @@ def test_the_shipped_style_with_its_brushwork_is_closer_to_the_paintings(shared_
     assert np.array_equal(np.asarray(stylize_image(photos[0], styles[0], strength=0).image), photos[0])
 
 
+@pytest.mark.slow
 def test_cli_no_brushwork_gives_the_network_alone(tmp_path, shared_data):
     from imgen import store as store_mod
     from imgen.cli import main as cli

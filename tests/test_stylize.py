@@ -195,6 +195,7 @@ def test_user_errors(tiny_store):
     assert task.trained_styles() == [STYLE] and task.default_style() == STYLE
 
 
+@pytest.mark.slow
 def test_shipped_model_changes_the_image_and_keeps_its_structure():
     """Runs only once a trained style is registered in the real registry (weights/)."""
     from imgen.evaluation.stylize import edge_ssim
@@ -251,6 +252,7 @@ def test_cli_in_process(tiny_store, tmp_path, capsys):
     assert "no-such-style" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_subprocess_round_trip_and_one_line_errors(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -330,6 +332,7 @@ def trained_run(fake_data, tmp_path_factory):
     return tmp, first
 
 
+@pytest.mark.slow
 def test_trainer_runs_and_resumes_exactly(trained_run):
     tmp, first = trained_run
     assert first["step"] == 3
@@ -352,6 +355,7 @@ def test_trainer_runs_and_resumes_exactly(trained_run):
     assert best["step"] in (3, 5) and set(best["ema"]) == set(a["ema"])
 
 
+@pytest.mark.slow
 def test_trainer_cut_mode_step(fake_data, tmp_path):
     with one_thread():
         train_stylize.main(trainer_args(fake_data, tmp_path / "cut", 1) + ["--mode", "cut", "--val-every", "10"])
@@ -393,6 +397,7 @@ def test_export_writes_a_loadable_model_card_sheet_and_registry(trained_run, fak
 
 
 # ----------------------------------------------------------------------------------------- evaluation
+@pytest.mark.slow
 def test_evaluation_and_eval_cli(tiny_store, fake_data, tmp_path):
     from imgen.cli import main
     from imgen.evaluation.stylize import edge_ssim, format_table

@@ -124,6 +124,7 @@ def test_reference_texture_on_tiny_and_transparent_inputs():
 
 
 # ----------------------------------------------------------------------------------------- shipped style
+@pytest.mark.slow
 def test_shipped_style_moves_texture_and_colour_towards_the_paintings(shared_data):
     """Smoke on four CBSD68 photos and 48 paintings, both at long side 256: the shipped style lowers the texture
     and colour SWD to the paintings below the unstyled photos'."""
@@ -152,6 +153,7 @@ def test_shipped_style_moves_texture_and_colour_towards_the_paintings(shared_dat
 
 
 # ------------------------------------------------------------------------------------------------ trainer
+@pytest.mark.slow
 def test_trainer_ends_on_its_minutes_budget_with_a_checkpoint(tmp_path):
     """A tiny model, a 4-second budget: the run stops on time, annealed, with a checkpoint and the watch."""
     from imgen.training import train_stylize

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -147,6 +148,7 @@ def inpaint_args(data: Path, out: Path, *extra: str) -> list[str]:
             "--adv-start", "1", "--val-every", "100000", "--log-every", "1", "--device", "cpu", *extra]
 
 
+@pytest.mark.slow
 def test_inpaint_trainer_with_loader_workers(data, tmp_path, one_process):
     out = tmp_path / "run"
     assert cli(["train", "inpaint", *inpaint_args(data, out, "--steps", "3", "--workers", "2")]) == 0
@@ -168,12 +170,23 @@ def test_training_batches_workers_draw_different_streams(data):
     assert not torch.equal(got[0][0], got[1][0])                   # two workers, two streams
 
 
+def test_loader_workers_start_after_the_parent_used_opencvs_threads(data):
+    """Loader workers forked from a process whose OpenCV thread pool has run must still draw batches (calling
+    cv2.setNumThreads in such a worker deadlocked: the not-slow suite hung here after the stylize tests)."""
+    cv2.GaussianBlur(np.random.default_rng(0).random((1500, 1500, 3), np.float32), (0, 0), 3)   # the pool runs
+    sampler = train_inpaint.CropSampler(list_images([data / "photos/cbsd432"]), 32)
+    batches = train_inpaint.TrainingBatches(sampler, train_inpaint.MaskGenerator(), [32], 2, (0.7, 1.5), (0, 0, 0))
+    stream = train_inpaint.batch_stream(batches, 2, np.random.default_rng(1))
+    assert all(next(stream)[0].shape == (2, 3, 32, 32) for _ in range(3))
+
+
 def gan_args(data: Path, out: Path, *budget: str) -> list[str]:
     return ["--data", str(data), "--out", str(out), *budget, "--batch", "2", "--config", TINY_GAN,
             "--disc-config", TINY_DISC, "--log-every", "1", "--sample-every", "100000", "--snapshot-every", "2",
             "--ckpt-every", "100000", "--r1-every", "2", "--device", "cpu"]
 
 
+@pytest.mark.slow
 def test_gan_trainer_loop_runs_resumes_and_exports(data, tmp_path, one_process, capsys):
     out = tmp_path / "run"
     assert cli(["train", "gan", *gan_args(data, out, "--steps", "2")]) == 0

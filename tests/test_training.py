@@ -91,6 +91,7 @@ def in_process(one_process):
     return train_denoise.main
 
 
+@pytest.mark.slow
 def test_resume_is_exact(fake_data, tmp_path, in_process, capsys):
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
     in_process(trainer_args(fake_data, interrupted, 4))

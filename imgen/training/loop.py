@@ -19,6 +19,9 @@ import torch.distributed as dist
 from torch import nn
 
 
+LOADER_TIMEOUT_S = 120   # a data-loader worker silent this long is stuck: fail the run (it resumes from ckpt.pt)
+
+
 @dataclass
 class DistInfo:
     rank: int = 0

@@ -40,8 +40,8 @@ from ..device import configure_threads, pick_device
 from ..image_io import load_image, pil_to_tensor, tensor_to_pil
 from ..models import build_model
 from ..datasets.folders import DATA, list_images
-from .loop import (EMA, MetricLog, RunClock, compute_line, gather_rng_states, load_checkpoint, r1_penalty,
-                   restore_rng_states, save_checkpoint, setup_distributed, teardown_distributed, train_or_export,
+from .loop import (EMA, LOADER_TIMEOUT_S, MetricLog, RunClock, compute_line, gather_rng_states, load_checkpoint,
+                   r1_penalty, restore_rng_states, save_checkpoint, setup_distributed, teardown_distributed, train_or_export,
                    unwrap, write_run_args)
 from ..datasets.masks import MaskGenerator
 
@@ -153,9 +153,10 @@ class TrainingBatches(torch.utils.data.IterableDataset):
 
 
 def _quiet_worker(_: int) -> None:
-    """One thread per loader worker: the workers are the parallelism."""
+    """One torch thread per loader worker: the workers are the parallelism. OpenCV's thread count is left
+    alone: ``cv2.setNumThreads`` in a forked worker deadlocks once the parent has used OpenCV's thread pool
+    (measured: the loader hung; tests/test_train_entry.py keeps it from coming back)."""
     torch.set_num_threads(1)
-    cv2.setNumThreads(1)
 
 
 def batch_stream(batches: TrainingBatches, workers: int, rng: np.random.Generator):
@@ -165,7 +166,7 @@ def batch_stream(batches: TrainingBatches, workers: int, rng: np.random.Generato
             yield batches.draw(rng)
     loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=workers, prefetch_factor=4,
                                          persistent_workers=True, worker_init_fn=_quiet_worker,
-                                         pin_memory=torch.cuda.is_available())
+                                         pin_memory=torch.cuda.is_available(), timeout=LOADER_TIMEOUT_S)
     yield from loader
 
 

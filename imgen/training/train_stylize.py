@@ -47,12 +47,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..device import configure_threads
 from ..image_io import load_image, pil_to_tensor, tensor_to_pil
 from ..models import build_model
 from ..models.stylize_net import PatchSampleMLP, patch_nce_loss
 from ..datasets.folders import list_images
-from .loop import EMA, BudgetedRun, MetricLog, load_checkpoint, save_checkpoint, start_run, train_or_export
+from .loop import (EMA, LOADER_TIMEOUT_S, BudgetedRun, MetricLog, load_checkpoint, save_checkpoint, start_run,
+                   train_or_export)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 N_VAL = 8
@@ -232,8 +232,7 @@ class CropStream(torch.utils.data.IterableDataset):
         if info is None:
             rng = self.rng if self.rng is not None else np.random.default_rng([self.args.seed, self.start])
         else:
-            configure_threads(1)
-            cv2.setNumThreads(1)
+            torch.set_num_threads(1)   # not cv2.setNumThreads: in a forked worker it deadlocks (train_inpaint)
             rng = np.random.default_rng([self.args.seed, 1 + info.id, self.start])
         while True:
             yield self.batch(rng)
@@ -244,7 +243,7 @@ def batches(stream: CropStream, workers: int):
     if workers <= 0:
         return iter(stream)
     return iter(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers, prefetch_factor=4,
-                                            persistent_workers=True))
+                                            persistent_workers=True, timeout=LOADER_TIMEOUT_S))
 
 
 def validation_photos(paths, multiple: int = 4, max_side: int = 512) -> list[torch.Tensor]:
