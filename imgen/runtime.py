@@ -79,6 +79,9 @@ class OnnxModule:
         so.intra_op_num_threads = int(os.environ.get("IMGEN_THREADS", "0")) or cpu_count()
         so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # ONNX Runtime's threads spin for a while after each run by default; on 2 cores that starves the PyTorch
+        # or NumPy work that follows (e.g. the stylize brushwork pass). IMGEN_ORT_SPIN=1 turns spinning back on.
+        so.add_session_config_entry("session.intra_op.allow_spinning", os.environ.get("IMGEN_ORT_SPIN", "0"))
         self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         self.path = path
 

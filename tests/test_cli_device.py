@@ -111,6 +111,9 @@ def test_onnx_runner_exports_falls_back_with_a_warning_and_names_the_backend():
     conv = torch.nn.Conv2d(3, 3, 3, padding=1).eval()
     runner = onnx_runner(conv, (torch.zeros(1, 3, 8, 8),), ["x"], "test conv", cpu, backend="onnx")
     assert isinstance(runner, OnnxModule) and backend_name(runner, cpu) == "onnxruntime"
+    # its threads do not spin after a run (they would starve the PyTorch / NumPy work that follows on 2 cores)
+    options = runner.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     x = torch.rand(1, 3, 20, 12)                                 # dynamic height and width
     with torch.inference_mode():
         assert np.allclose(runner(x.numpy()), conv(x).numpy(), atol=1e-5)
