@@ -11,7 +11,6 @@ its standard deviation, so the explorer's sliders move in σ units as for the GA
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 
 from .export_gan import SET_INFO, _eval_lines, directions_sheet, set_facts
 from .loop import compute_line
-from .release import Release, load_run, publish, weights_folder
+from .release import Release, export_parser, load_run, publish, weights_folder
 
 VAE_TRAINING = ("- command: `{cmd}`\n- steps: {step} (batch {batch}, 64x64, horizontal flips)\n"
                 "- compute: {compute}\n"
@@ -152,10 +151,7 @@ def _json(path: Path | None):
 
 
 def vae_cli(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m imgen export vae")
-    ap.add_argument("--run", type=Path, default=Path("runs/vae-kaokore"))
-    ap.add_argument("--name", default="kaokore-vae")
-    ap.add_argument("--weights", type=Path, default=None, help="default: weights/ (or IMGEN_WEIGHTS_DIR)")
+    ap = export_parser("vae", "runs/vae-kaokore", "kaokore-vae")
     ap.add_argument("--eval", type=Path, default=None, help="an `eval gan` JSON report for the card")
     ap.add_argument("--projection", type=Path, default=None, help="an `eval projection` JSON report for the card")
     ap.add_argument("--sheets", type=Path, default=None, help="folder with samples.png from `eval gan`")
@@ -167,10 +163,7 @@ def vae_cli(argv=None) -> None:
 
 
 def encoder_cli(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m imgen export encoder")
-    ap.add_argument("--run", type=Path, default=Path("runs/encoder-kaokore"))
-    ap.add_argument("--name", default="kaokore-gan-encoder")
-    ap.add_argument("--weights", type=Path, default=None, help="default: weights/ (or IMGEN_WEIGHTS_DIR)")
+    ap = export_parser("encoder", "runs/encoder-kaokore", "kaokore-gan-encoder")
     ap.add_argument("--projection", type=Path, default=None, help="an `eval projection` JSON report for the card")
     a = ap.parse_args(argv)
     print(export_encoder(a.run, a.name, a.weights, _json(a.projection)))

@@ -9,7 +9,6 @@ A directions sheet (rows: directions, columns: -3σ..+3σ for a few seeds) is wr
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -176,10 +175,8 @@ def export(run_dir: Path | None, name: str, weights_dir: Path | None = None, eva
 
 
 def cli(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m imgen export gan")
-    ap.add_argument("--run", type=Path, default=Path("runs/gan-kaokore"))
-    ap.add_argument("--name", default="kaokore-gan")
-    ap.add_argument("--weights", type=Path, default=None, help="default: weights/ (or IMGEN_WEIGHTS_DIR)")
+    from .release import export_parser
+    ap = export_parser("gan", "runs/gan-kaokore", "kaokore-gan")
     ap.add_argument("--eval", type=Path, default=None, help="an `eval gan` JSON report for the card")
     ap.add_argument("--sheets", type=Path, default=None, help="folder with samples.png / nearest.png from `eval gan`")
     ap.add_argument("--labels", nargs="*", default=None, help="names of directions 1..k ('' = unnamed)")

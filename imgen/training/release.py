@@ -6,6 +6,7 @@ every model. :func:`load_run` reads a run folder as every trainer writes it (``c
 """
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,16 @@ def weights_folder(weights_dir: str | Path | None = None) -> Path:
         return Path(weights_dir)
     from ..store import default_store
     return default_store().weights_dir
+
+
+def export_parser(task: str, run: str, name: str) -> argparse.ArgumentParser:
+    """The arguments every ``python -m imgen export TASK`` takes: ``--run`` (default ``run``), ``--name``
+    (default ``name``) and ``--weights`` (default: the store's folder); an export adds its own."""
+    ap = argparse.ArgumentParser(prog=f"python -m imgen export {task}")
+    ap.add_argument("--run", type=Path, default=Path(run))
+    ap.add_argument("--name", default=name)
+    ap.add_argument("--weights", type=Path, default=None, help="default: weights/ (or IMGEN_WEIGHTS_DIR)")
+    return ap
 
 
 @dataclass

@@ -255,10 +255,8 @@ def export(run_dir: Path, weights_dir: Path | None = None, name: str = NAME, met
 
 def export_cli(argv=None) -> None:
     """``python -m imgen export denoise --run DIR``: weights, card and registry entry from a run."""
-    ap = argparse.ArgumentParser(prog="python -m imgen export denoise")
-    ap.add_argument("--run", type=Path, default=Path("runs/denoise"))
-    ap.add_argument("--weights", type=Path, default=None, help="default: weights/ (or IMGEN_WEIGHTS_DIR)")
-    ap.add_argument("--name", default=NAME)
+    from .release import export_parser
+    ap = export_parser("denoise", "runs/denoise", NAME)
     ap.add_argument("--metrics", type=Path, default=None, help="JSON with {'reports': [...], 'command': ...}")
     a = ap.parse_args(argv)
     print(export(a.run, a.weights, a.name, metrics=json.loads(a.metrics.read_text()) if a.metrics else None))

@@ -460,10 +460,8 @@ def export(run_dir: Path, weights_dir: Path | None = None, name: str = NAME, met
 
 def export_cli(argv=None) -> None:
     """``python -m imgen export inpaint --run DIR``: weights, card and registry entry from a run."""
-    ap = argparse.ArgumentParser(prog="python -m imgen export inpaint")
-    ap.add_argument("--run", type=Path, default=Path("runs/inpaint"))
-    ap.add_argument("--weights", type=Path, default=None, help="default: weights/ (or IMGEN_WEIGHTS_DIR)")
-    ap.add_argument("--name", default=NAME)
+    from .release import export_parser
+    ap = export_parser("inpaint", "runs/inpaint", NAME)
     ap.add_argument("--metrics", type=Path, nargs="+", default=None,
                     help="`eval inpaint` JSON files (e.g. the network and telea), or {'reports': [...], 'command': ...}")
     ap.add_argument("--command", default=None, help="the evaluation command, for the card")

@@ -472,13 +472,14 @@ def _metrics_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | None = None,
+def export(run_dir: Path, weights_dir: Path | None, name: str = NAME, metrics: dict | None = None,
            sheet_data: Path | None = None, history: str | None = None, snapshot: str = "last") -> str:
     """Export the EMA generator of ``run_dir/ckpt.pt`` to ``weights_dir/<name>.safetensors`` + card + registry
     (task "stylize"). With ``sheet_data`` (a photo folder, e.g. CBSD68; else the ``data`` of ``metrics``),
     also writes ``<name>-sheet.png``: 8 photos before | after, and ``<name>-detail.png``: a full-resolution crop.
     ``history``: how the run really went when it was resumed with other arguments (goes into the card)."""
-    from .release import Release, publish
+    from .release import Release, publish, weights_folder
+    weights_dir = weights_folder(weights_dir)
 
     ckpt = load_checkpoint(run_dir / "ckpt.pt")
     if ckpt is None:
@@ -558,12 +559,10 @@ def export(run_dir: Path, weights_dir: Path, name: str = NAME, metrics: dict | N
 
 def export_cli(argv=None) -> str:
     """``python -m imgen.training.train_stylize export ...`` with ``argv`` the arguments after "export"."""
-    ap = argparse.ArgumentParser(prog="python -m imgen.training.train_stylize export")
-    ap.add_argument("--run", type=Path, default=Path("runs/stylize"))
+    from .release import export_parser
+    ap = export_parser("stylize", "runs/stylize", NAME)
     ap.add_argument("--snapshot", choices=["best", "last"], default="best",
                     help="best: the watched snapshot with the lowest texture SWD (best.pt); last: ckpt.pt's EMA")
-    ap.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[2] / "weights")
-    ap.add_argument("--name", default=NAME)
     ap.add_argument("--metrics", type=Path, default=None, help="an `eval stylize` JSON report")
     ap.add_argument("--sheet-data", type=Path, default=None,
                     help="photos for the before/after sheet (default: the report's data, e.g. CBSD68)")
