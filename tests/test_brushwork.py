@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from imgen.evaluation.stylize import edge_ssim, texture_swd
-from imgen.models.patch_texture import PatchTexture, PatchTextureConfig, _coverage
-from imgen.pyramid import blur, collapse, laplacian_pyramid
+from imgen.models.patch_texture import PatchTexture, PatchTextureConfig
+from imgen.pyramid import blur, collapse, coverage, laplacian_pyramid
 from imgen.tasks.stylize import brushwork_amount, stylize_image
 from test_stylize_texture import scene, strokes
 
@@ -47,7 +47,7 @@ def test_blur_and_pyramid_match_the_plain_convolution_and_invert():
 def test_coverage_counts_what_folding_ones_gives(size, stride):
     n = ((size[0] - 7) // stride + 1) * ((size[1] - 7) // stride + 1)
     ones = F.fold(torch.ones(1, 49, n), size, 7, stride=stride)[0, 0].clamp_min(1)
-    assert torch.equal(_coverage(size, 7, stride, "cpu"), ones)
+    assert torch.equal(coverage(size, 7, stride, "cpu"), ones)
 
 
 def test_the_pass_moves_a_picture_towards_the_paintings_and_keeps_its_outlines(fitted):

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..pyramid import collapse, laplacian_pyramid
+from ..pyramid import collapse, laplacian_pyramid, overlap_average, strided_patches
 from . import ModelConfig, register
 
 
@@ -44,18 +44,6 @@ class PatchTextureConfig(ModelConfig):
     stride: int = 5          # picture patches every `stride` px on levels at least 64 px high and wide
     table: int = 2048        # lookup-table entries per axis for the value -> target map
     sample: int = 2048       # picture patches per level whose projections give the picture's quantiles
-
-
-def _coverage(size: tuple[int, int], patch: int, stride: int, device) -> torch.Tensor:
-    """How many patches (``patch`` wide, every ``stride`` px) cover each pixel of a ``size`` picture, (h, w):
-    the product of the row and the column counts (what folding a tensor of ones gives, without the fold)."""
-    def counts(length: int) -> torch.Tensor:
-        starts = torch.arange(0, length - patch + 1, stride, device=device)
-        edges = torch.zeros(length + 1, device=device)
-        edges.index_add_(0, starts, torch.ones(len(starts), device=device))
-        edges.index_add_(0, starts + patch, -torch.ones(len(starts), device=device))
-        return edges[:length].cumsum(0)
-    return (counts(size[0])[:, None] * counts(size[1])[None, :]).clamp_min(1)
 
 
 @register("patch_texture", PatchTextureConfig)
@@ -134,22 +122,16 @@ class PatchTexture(nn.Module):
 
     def _level(self, band: torch.Tensor, k: int) -> torch.Tensor:
         c = self.config
-        bh, bw = band.shape[-2:]
-        st = c.stride if min(bh, bw) >= 64 else 1
-        ph, pw = (-(bh - c.patch)) % st, (-(bw - c.patch)) % st
-        padded = F.pad(band, (0, pw, 0, ph), mode="replicate") if ph or pw else band
         # the picture's patch statistics per channel are those of the band's pixels (each pixel sits in
         # about patch^2 / stride^2 patches): much cheaper than over the unfolded patches
         mean = band.mean((2, 3)).view(3, 1, 1)
         std = band.std((2, 3)).clamp_min(1e-6).view(3, 1, 1)
-        p = F.unfold(padded, c.patch, stride=st)[0]
+        p, size, st = strided_patches(band, c.patch, c.stride)
         n = p.shape[1]
         v = p.view(3, -1, n).sub_(mean).div_(std)
         moved = self._transport(v.view(-1, n), k).view(3, -1, n)
         moved.mul_(self.std[k].view(3, 1, 1)).add_(self.mean[k].view(3, 1, 1))
-        size = padded.shape[-2:]
-        acc = F.fold(moved.view(1, -1, n), size, c.patch, stride=st)
-        return (acc / _coverage(size, c.patch, st, band.device))[..., :bh, :bw]
+        return overlap_average(moved.view(-1, n), size, band.shape[-2:], c.patch, st)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config

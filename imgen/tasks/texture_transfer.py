@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from ..cancel import checkpoint
-from ..pyramid import collapse as _collapse, laplacian_pyramid
+from ..pyramid import collapse, laplacian_pyramid, overlap_average, strided_patches
 
 LEVELS = 4                # Laplacian levels (the last is the low-pass residual); all are transported
 PATCH = 7
@@ -45,10 +45,6 @@ REF_PATCHES = 16384       # reference patches per level (a random subset when th
 DIMS = 48                 # ... along the reference patches' first DIMS principal axes (of 147)
 RESIDUAL = True           # transport the low-pass residual too (the reference's broad tonal structure)
 SEED = 0
-
-
-def _pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    return laplacian_pyramid(x, levels)
 
 
 def _normalise(p: torch.Tensor, c: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -139,9 +135,9 @@ def transfer_texture(rgb: np.ndarray, ref_rgb: np.ndarray, alpha: np.ndarray | N
 
     with torch.inference_mode():
         y = tensor(base)
-        pr = _pyramid(tensor(ref), levels)
+        pr = laplacian_pyramid(tensor(ref), levels)
         for _ in range(passes):     # again on the result: overlap-averaging pulls patches back to the mean
-            y = _transport_levels(_pyramid(y, levels), pr, keep, gen, rounds, stride)
+            y = _transport_levels(laplacian_pyramid(y, levels), pr, keep, gen, rounds, stride)
     y = ((y[0].permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255)
     return np.rint(y).astype(np.uint8)
 
@@ -151,22 +147,14 @@ def _transport_levels(pp: list[torch.Tensor], pr: list[torch.Tensor], keep: torc
     """One pass: every level's patches transported onto the reference level's, the pyramid collapsed."""
     out = []
     for k, (band, rband) in enumerate(zip(pp, pr)):
-        bh, bw = band.shape[-2:]
-        if min(bh, bw) < PATCH or min(rband.shape[-2:]) < PATCH or (k == len(pp) - 1 and not RESIDUAL):
+        if min(band.shape[-2:]) < PATCH or min(rband.shape[-2:]) < PATCH or (k == len(pp) - 1 and not RESIDUAL):
             out.append(band)
             continue
-        st = stride if min(bh, bw) >= 64 else 1
-        # pad so that the strided patches cover the whole band
-        ph, pw = (-(bh - PATCH)) % st, (-(bw - PATCH)) % st
-        padded = F.pad(band, (0, pw, 0, ph), mode="replicate") if ph or pw else band
-        p = F.unfold(padded, PATCH, stride=st)[0]                 # (3 * 49, n)
+        p, size, st = strided_patches(band, PATCH, stride)       # (3 * 49, n), covering the whole band
         q = _reference_patches(rband, keep, gen)
         pn, _, _ = _normalise(p, 3)
         qn, qmean, qstd = _normalise(q, 3)
         moved = transport_patches(pn, qn, gen, rounds, DIMS)
         moved = (moved.view(3, -1, moved.shape[1]) * qstd + qmean).view_as(moved)
-        size = padded.shape[-2:]
-        acc = F.fold(moved[None], size, PATCH, stride=st)
-        cnt = F.fold(torch.ones_like(moved)[None], size, PATCH, stride=st)
-        out.append((acc / cnt)[..., :bh, :bw])
-    return _collapse(out)
+        out.append(overlap_average(moved, size, band.shape[-2:], PATCH, st))
+    return collapse(out)
