@@ -40,8 +40,10 @@ def _norm(kind: str, ch: int) -> nn.Module:
     raise ValueError(f"unknown norm {kind!r} (instance or none)")
 
 
-def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, padding_mode="reflect")
+def _conv(cin: int, cout: int, k: int, stride: int = 1, pad: str = "reflect") -> nn.Conv2d:
+    if pad not in ("reflect", "zeros"):
+        raise ValueError(f"unknown pad {pad!r} (reflect or zeros)")
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, padding_mode=pad)
 
 
 @dataclass
@@ -49,13 +51,14 @@ class StylizeNetConfig(ModelConfig):
     ngf: int = 16            # stem width; 2x after the first downsampler, 4x in the residual blocks
     n_blocks: int = 6        # residual blocks at 1/4 scale
     norm: str = "instance"   # "instance" (CUT) or "none"
+    pad: str = "reflect"     # "reflect" (CUT) or "zeros" (ONNX Runtime fuses it into the convolution: faster)
 
 
 class ResBlock(nn.Module):
-    def __init__(self, ch: int, norm: str):
+    def __init__(self, ch: int, norm: str, pad: str = "reflect"):
         super().__init__()
-        self.body = nn.Sequential(_conv(ch, ch, 3), _norm(norm, ch), nn.ReLU(inplace=True),
-                                  _conv(ch, ch, 3), _norm(norm, ch))
+        self.body = nn.Sequential(_conv(ch, ch, 3, pad=pad), _norm(norm, ch), nn.ReLU(inplace=True),
+                                  _conv(ch, ch, 3, pad=pad), _norm(norm, ch))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -64,9 +67,9 @@ class ResBlock(nn.Module):
 class Up(nn.Module):
     """Bilinear x2 then a 3x3 convolution (resize-convolution: no checkerboard artefacts)."""
 
-    def __init__(self, cin: int, cout: int, norm: str):
+    def __init__(self, cin: int, cout: int, norm: str, pad: str = "reflect"):
         super().__init__()
-        self.conv = _conv(cin, cout, 3)
+        self.conv = _conv(cin, cout, 3, pad=pad)
         self.norm = _norm(norm, cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,14 +87,14 @@ class StylizeNet(nn.Module):
     def __init__(self, config: StylizeNetConfig | None = None):
         super().__init__()
         self.config = c = config or StylizeNetConfig()
-        g, n = c.ngf, c.norm
-        self.stem = nn.Sequential(_conv(3, g, 7), _norm(n, g), nn.ReLU(inplace=True))
-        self.down1 = nn.Sequential(_conv(g, 2 * g, 3, 2), _norm(n, 2 * g), nn.ReLU(inplace=True))
-        self.down2 = nn.Sequential(_conv(2 * g, 4 * g, 3, 2), _norm(n, 4 * g), nn.ReLU(inplace=True))
-        self.blocks = nn.ModuleList(ResBlock(4 * g, n) for _ in range(c.n_blocks))
-        self.up1 = Up(4 * g, 2 * g, n)
-        self.up2 = Up(2 * g, g, n)
-        self.head = _conv(g, 3, 7)
+        g, n, pad = c.ngf, c.norm, c.pad
+        self.stem = nn.Sequential(_conv(3, g, 7, pad=pad), _norm(n, g), nn.ReLU(inplace=True))
+        self.down1 = nn.Sequential(_conv(g, 2 * g, 3, 2, pad), _norm(n, 2 * g), nn.ReLU(inplace=True))
+        self.down2 = nn.Sequential(_conv(2 * g, 4 * g, 3, 2, pad), _norm(n, 4 * g), nn.ReLU(inplace=True))
+        self.blocks = nn.ModuleList(ResBlock(4 * g, n, pad) for _ in range(c.n_blocks))
+        self.up1 = Up(4 * g, 2 * g, n, pad)
+        self.up2 = Up(2 * g, g, n, pad)
+        self.head = _conv(g, 3, 7, pad=pad)
 
     # PatchNCE taps: 0 = the input, 1 = stem, 2 = down1, 3 = down2, 4 = the middle residual block
     def feature_channels(self) -> list[int]:

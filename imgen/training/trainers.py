@@ -15,6 +15,7 @@ TRAINERS: dict[str, tuple[str, str, str]] = {
     "gan": ("train_gan", "export_gan", "cli"),
     "stylize": ("train_stylize", "train_stylize", "export_cli"),
     "stylize-texture": ("fit_texture", "fit_texture", "export_cli"),
+    "stylize-distill": ("distill_stylize", "distill_stylize", "export_cli"),
     "vae": ("train_vae", "export_explore", "vae_cli"),
     "encoder": ("train_encoder", "export_explore", "encoder_cli"),
 }

@@ -14,7 +14,9 @@ from .. import __version__
 from ..device import cpu_count, pick_device
 from ..store import default_store
 
-INTERNAL_TASKS = {"evaluation"}   # checkpoints the app uses behind the scenes (FID features), not models to pick
+# checkpoints the app uses behind the scenes (FID features) or that only train others (the stylize network's
+# teacher): not models to pick
+INTERNAL_TASKS = {"evaluation", "stylize-teacher"}
 TASKS = {"denoise": "Denoise", "inpaint": "Inpaint", "explore": "Explore", "stylize": "Stylize",
          "explore-encoder": "Explore (helper: encodes your picture for kaokore-gan)"}
 IMAGE_LINK = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")

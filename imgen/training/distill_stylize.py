@@ -1,0 +1,326 @@
+"""Distil a trained stylize generator into a cheaper one: the same painting, less CPU time (issue #17).
+
+    python -m imgen train stylize-distill --teacher stylize-titian-teacher --minutes 70 \
+        --config '{"n_blocks": 3, "norm": "none", "pad": "zeros"}'
+    python -m imgen export stylize-distill --run runs/stylize-distill --metrics eval.json
+
+The teacher (a registered stylize model) is run once on every training photo as the app runs it: the whole
+photo at a long side from ``--sides`` (the app's processing size is at most 768 px); half of the photos are
+first given a random colour change (saturation, gamma, a channel mix), so the student also sees colours the
+photo sets are short of. Those (photo, teacher output) pairs are kept in memory, and in ``<out>/teacher.npz``
+so a resumed run skips the teacher. Photos: CBSD432 (the last 8 held out, as in ``train_stylize``) + Urban100
+21-100; never CBSD68.
+
+The student (``--config``: a :class:`~imgen.models.stylize_net.StylizeNetConfig`) learns, on random
+``--crop`` px crops of those pairs at batch ``--batch``, the teacher's output at the same pixels: L1 plus
+``--w-grad`` x L1 between their horizontal and vertical differences (the texture is in the differences). The
+``--margin`` px border of each crop is left out of the loss (the teacher saw what lies beyond the crop, the
+student does not). Adam, warm-up and cosine LR over the ``--steps``/``--minutes`` budget, EMA (exported),
+resumable (:class:`~imgen.training.loop.BudgetedRun`). Every ``--val-every`` steps the 8 held-out photos are
+watched: PSNR of the student to the teacher, and the texture / colour SWD to the paintings as ``train_stylize``
+watches them; the snapshot closest to the teacher goes to ``<out>/best.pt``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..datasets.folders import list_images
+from ..image_io import load_image
+from ..models import build_model
+from .loop import EMA, BudgetedRun, load_checkpoint, save_checkpoint, start_run, train_or_export
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+N_VAL = 8
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=DATA, help="the shared data folder (default: ../shared/data)")
+    p.add_argument("--out", type=Path, default=Path("runs/stylize-distill"))
+    p.add_argument("--teacher", default="stylize-titian-teacher", help="a registered stylize model")
+    p.add_argument("--config", type=json.loads, default={"n_blocks": 3, "norm": "none", "pad": "zeros"},
+                   help="the student's StylizeNetConfig (JSON)")
+    p.add_argument("--steps", type=int, default=0)
+    p.add_argument("--minutes", type=float, default=0)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=160, help="square crop side, px (a multiple of 4)")
+    p.add_argument("--margin", type=int, default=12, help="px of each crop's border left out of the loss")
+    p.add_argument("--sides", type=int, nargs="+", default=[448, 768],
+                   help="the teacher sees each photo at these long sides (px)")
+    p.add_argument("--jitter", type=float, default=0.5, help="fraction of teacher inputs given a colour change")
+    p.add_argument("--w-grad", type=float, default=1.0, help="weight of the L1 between image differences")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=float, default=0.02)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--ckpt-minutes", type=float, default=5.0)
+    p.add_argument("--max-photos", type=int, default=None, help="use only the first N training photos (tests)")
+    args = p.parse_args(argv)
+    if not args.steps and not args.minutes:
+        p.error("give --steps or --minutes")
+    if args.crop % 4 or args.crop - 2 * args.margin < 16:
+        p.error("--crop must be a multiple of 4 and leave at least 16 px inside --margin")
+    return args
+
+
+def training_photos(data: Path) -> tuple[list[Path], list[Path]]:
+    """(training photos, held-out photos): CBSD432 minus its last 8 + Urban100 21-100; the last 8 CBSD432."""
+    cbsd = list_images([data / "photos/cbsd432"])
+    return cbsd[:-N_VAL] + list_images([data / "photos/urban80"]), cbsd[-N_VAL:]
+
+
+def at_long_side(rgb: np.ndarray, side: int, multiple: int = 4) -> np.ndarray:
+    """``rgb`` resized to long side ``side`` (area when shrinking, cubic when growing), sides cut to ``multiple``."""
+    h, w = rgb.shape[:2]
+    s = side / max(h, w)
+    size = (max(multiple, round(w * s)), max(multiple, round(h * s)))
+    out = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+    return np.ascontiguousarray(out[: out.shape[0] // multiple * multiple, : out.shape[1] // multiple * multiple])
+
+
+def colour_change(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random saturation (x0.5-1.6), gamma (0.75-1.33) and mild channel mix of a uint8 RGB image."""
+    x = rgb.astype(np.float32) / 255
+    gray = x @ np.float32([0.299, 0.587, 0.114])
+    x = gray[..., None] + np.float32(rng.uniform(0.5, 1.6)) * (x - gray[..., None])
+    mix = np.eye(3, dtype=np.float32) + rng.normal(0, 0.06, (3, 3)).astype(np.float32)
+    x = np.clip(x @ (mix / mix.sum(1, keepdims=True)).T, 0, 1) ** np.float32(np.exp(rng.uniform(-0.29, 0.29)))
+    return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
+
+
+class TeacherPairs:
+    """(photo, teacher output) uint8 pairs in memory; random aligned crops as float tensors."""
+
+    def __init__(self, inputs: list[np.ndarray], outputs: list[np.ndarray]):
+        self.inputs, self.outputs = inputs, outputs
+
+    @classmethod
+    def build(cls, teacher, paths, sides, jitter: float, rng: np.random.Generator, cache: Path | None = None):
+        """Run ``teacher`` (uint8 RGB -> float RGB 0..255, as :class:`~imgen.tasks.stylize.NetworkStylizer`)
+        on every photo at every side; loads ``cache`` (an .npz) instead when it exists, writes it otherwise."""
+        if cache is not None and cache.exists():
+            with np.load(cache) as z:
+                n = len([k for k in z.files if k.startswith("in")])
+                return cls([z[f"in{i}"] for i in range(n)], [z[f"out{i}"] for i in range(n)])
+        ins, outs = [], []
+        t0 = time.time()
+        for k, p in enumerate(paths):
+            rgb = np.asarray(load_image(p, mode="RGB"))
+            for side in sides:
+                x = at_long_side(rgb, side)
+                if rng.random() < jitter:
+                    x = colour_change(x, rng)
+                ins.append(x)
+                outs.append(np.clip(np.rint(teacher(x)), 0, 255).astype(np.uint8))
+            if k % 50 == 0:
+                print(f"teacher: {k + 1}/{len(paths)} photos, {time.time() - t0:.0f} s", flush=True)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(cache, **{f"in{i}": a for i, a in enumerate(ins)}, **{f"out{i}": a for i, a in enumerate(outs)})
+        return cls(ins, outs)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def sample(self, n: int, crop: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = [], []
+        for _ in range(n):
+            i = int(rng.integers(len(self)))
+            x, y = self.inputs[i], self.outputs[i]
+            h, w = x.shape[:2]
+            c = min(crop, h, w) // 4 * 4
+            top, left = int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))
+            xc, yc = x[top:top + c, left:left + c], y[top:top + c, left:left + c]
+            if c < crop:
+                xc, yc = (cv2.resize(a, (crop, crop), interpolation=cv2.INTER_LINEAR) for a in (xc, yc))
+            xs.append(xc)
+            ys.append(yc)
+        t = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float().div_(255)
+        return t(xs), t(ys)
+
+
+def distill_loss(out: torch.Tensor, target: torch.Tensor, margin: int, w_grad: float) -> torch.Tensor:
+    """L1 plus ``w_grad`` x L1 of the horizontal and vertical differences, inside ``margin``."""
+    if margin:
+        out, target = out[..., margin:-margin, margin:-margin], target[..., margin:-margin, margin:-margin]
+    loss = F.l1_loss(out, target)
+    if w_grad:
+        dx = lambda a: a[..., :, 1:] - a[..., :, :-1]
+        dy = lambda a: a[..., 1:, :] - a[..., :-1, :]
+        loss = loss + w_grad * (F.l1_loss(dx(out), dx(target)) + F.l1_loss(dy(out), dy(target)))
+    return loss
+
+
+@torch.no_grad()
+def validate(model, pairs: TeacherPairs, target, device) -> dict:
+    """PSNR of the student to the teacher on the held-out pairs, and the watched texture / colour SWD."""
+    from ..image_io import tensor_to_array
+    psnrs, outs = [], []
+    for x, y in zip(pairs.inputs, pairs.outputs):
+        t = torch.from_numpy(x).permute(2, 0, 1)[None].float().div(255).to(device)
+        o = tensor_to_array(model(t).float().cpu())
+        mse = np.mean((o.astype(np.float64) - y) ** 2)
+        psnrs.append(10 * np.log10(255 ** 2 / max(mse, 1e-10)))
+        outs.append(o)
+    swd = target.distances(outs)
+    return {"val_psnr_to_teacher": float(np.mean(psnrs)), "val_texture_swd": swd["texture_swd"],
+            "val_colour_swd": swd["colour_swd"]}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    device, gen = start_run(args)
+    rng = np.random.default_rng(args.seed)
+    from ..store import load
+    from ..tasks.stylize import NetworkStylizer
+    teacher = NetworkStylizer(load(args.teacher))
+    train_paths, val_paths = training_photos(args.data)
+    train_paths = train_paths[: args.max_photos]
+    pairs = TeacherPairs.build(teacher, train_paths, args.sides, args.jitter, np.random.default_rng([args.seed, 1]),
+                               args.out / "teacher.npz")
+    val = TeacherPairs.build(teacher, val_paths, [448], 0.0, rng, args.out / "teacher-val.npz")
+    from ..evaluation.stylize import SwdTarget
+    paintings = list_images([args.data / "paintings/titian"])
+    target = SwdTarget([np.asarray(load_image(p, mode="RGB")) for p in paintings[::4]], patches=2048, pixels=16384)
+
+    student = build_model("stylize_net", args.config).to(device)
+    ema = EMA(student, args.ema)
+    opt = torch.optim.Adam(student.parameters(), lr=args.lr)
+    best = {"val_psnr_to_teacher": -1.0, "step": -1}
+    run = BudgetedRun(args.out, args, student, ema, opt, gen, args.ckpt_minutes,
+                      extra={"teacher": args.teacher})
+    if run.step and (args.out / "best.pt").exists():
+        best.update(json.loads(load_checkpoint(args.out / "best.pt")["metrics"]), step=-1)
+    if not run.step:                                     # where the untrained student starts
+        run.log.log(step=0, **validate(ema.model.eval(), val, target, device))
+    t_last, s_last = time.time(), run.step
+    while run.running():
+        lr = run.set_lr(args.lr, args.warmup)
+        x, y = pairs.sample(args.batch, args.crop, rng)
+        loss = distill_loss(student(x.to(device)), y.to(device), args.margin, args.w_grad)
+        step = run.update(loss)
+        if step % args.log_every == 0:
+            now = time.time()
+            run.log.log(step=step, loss=loss.item(), lr=lr, progress=round(run.progress, 4),
+                        sec_per_step=(now - t_last) / max(1, step - s_last))
+            t_last, s_last = now, step
+        if step % args.val_every == 0:
+            watch(run, ema, val, target, device, best, args.out)
+            t_last = time.time()
+    run.finish()
+    if run.step % args.val_every:
+        watch(run, ema, val, target, device, best, args.out)
+    run.log.log(step=run.step, final=True, best_step=best["step"], best_psnr=best["val_psnr_to_teacher"])
+    return run.step
+
+
+def watch(run, ema, val, target, device, best: dict, out: Path) -> None:
+    ema.model.eval()
+    m = validate(ema.model, val, target, device)
+    run.log.log(step=run.step, **m)
+    if m["val_psnr_to_teacher"] > best["val_psnr_to_teacher"]:
+        best.update(m, step=run.step)
+        save_checkpoint(out / "best.pt", {"ema": ema.model.state_dict(), "step": run.step,
+                                          "config": json.dumps(ema.model.config.to_dict()), "metrics": json.dumps(m)})
+
+
+# ------------------------------------------------------------------------------------------------- export
+def export(run_dir: Path, weights_dir: Path | None, name: str = "stylize-titian", metrics: dict | None = None,
+           sheet_data: Path | None = None, snapshot: str = "best") -> str:
+    """The student of ``run_dir`` (its best snapshot, else the last EMA) as ``<name>`` (task "stylize"): weights,
+    card (with the teacher's own training, from the teacher's card) and registry entry."""
+    from ..models import build_model as build
+    from ..store import StoreError, entry
+    from .release import Release, load_run, publish, weights_folder
+    from .train_stylize import LICENCE_NOTE, _metrics_table
+    weights_dir = weights_folder(weights_dir)
+    run = load_run(run_dir, "stylize_net")
+    snap = load_checkpoint(run_dir / "best.pt") if snapshot == "best" else None
+    model, step, watched = run.model, run.ckpt["step"], {}
+    if snap is not None:
+        model = build("stylize_net", json.loads(snap["config"]))
+        model.load_state_dict(snap["ema"])
+        model.eval().requires_grad_(False)
+        step, watched = snap["step"], json.loads(snap["metrics"])
+    a = run.args
+    teacher = a.get("teacher", "?")
+    try:
+        t_entry = entry(teacher)
+        t_card = (weights_dir / t_entry.card).read_text() if t_entry.card else ""
+    except (StoreError, OSError):        # the card is documentation: without the teacher's, export anyway
+        t_entry, t_card = None, ""
+    t_training = t_card.split("## Training", 1)[1].split("\n## ", 1)[0].strip() if "## Training" in t_card else ""
+    n_params = sum(p.numel() for p in model.parameters())
+    cmd = (f"python -m imgen train stylize-distill --teacher {teacher} {run.budget} --batch {a.get('batch')} "
+           f"--crop {a.get('crop')} --sides {' '.join(str(s) for s in a.get('sides', []))} "
+           f"--config '{json.dumps(run.config)}'")
+    data = sheet_data or (Path(metrics["data"]) if metrics and metrics.get("data") else None)
+    sheet_md = "No sheet: export with --sheet-data PHOTOS."
+    if data is not None and Path(data).is_dir():
+        from ..evaluation.stylize import detail_crop, results_sheet
+        from ..tasks.stylize import DEFAULT_STRENGTH
+        results_sheet(model, data, weights_dir / f"{name}-sheet.png", strength=DEFAULT_STRENGTH)
+        detail_crop(model, data, weights_dir / f"{name}-detail.png", strength=DEFAULT_STRENGTH)
+        sheet_md = (f"![photo | stylized]({name}-sheet.png)\n\nThe first eight photos of `{Path(data).name}` "
+                    f"(never trained on): photo | the network's output at the default strength "
+                    f"{DEFAULT_STRENGTH:.0%} (without the brushwork pass), made at export.\n\n"
+                    f"![detail: photo | stylized]({name}-detail.png)\n\nA detail at full resolution (photo | "
+                    "stylized).")
+    watched_md = (f"; on the 8 held-out CBSD432 photos it is within {watched['val_psnr_to_teacher']:.2f} dB PSNR "
+                  "of the teacher's output" if watched else "")
+    return publish(Release(
+        name=name, task="stylize", arch="stylize_net", model=model,
+        title=f"{name}: photo → Titian-style painting on a CPU (distilled from {teacher})",
+        licence="other", registry_licence="other (non-commercial research and education; see card)",
+        data="BSDS500 CBSD432 + Urban100 21-100 (photos); Titian paintings (public domain)",
+        tags=["image-to-image", "style-transfer", "distillation", "imgen"],
+        datasets=["BSDS500 (CBSD432)", "Urban100 (images 21-100)", "Titian paintings (public domain)"],
+        metadata={"step": step, "teacher": teacher},
+        summary=(f"A {n_params / 1e6:.2f} M-parameter fully convolutional generator (config `{json.dumps(run.config)}`"
+                 f"), distilled from the FastCUT generator `{teacher}`{watched_md}. It keeps the teacher's "
+                 "painting at less CPU time: fewer residual blocks, no instance norm and zero padding (ONNX "
+                 "Runtime fuses it into the convolutions). In the app it runs on the whole photo at a capped "
+                 "size (default long side 768 px), its change is brought to full resolution, and the brushwork "
+                 "pass (`stylize-titian-texture`) follows."),
+        sections={
+            "Training data and licence": LICENCE_NOTE,
+            "Training": (f"- command: `{cmd}`\n- steps: {step} of {run.ckpt['step']} (the snapshot closest to "
+                         f"the teacher on the held-out photos); L1 + {a.get('w_grad')} x L1 of image differences "
+                         f"to the teacher's output on {a.get('crop')} px crops ({a.get('margin')} px border left "
+                         f"out), the teacher run on each whole photo at long sides {a.get('sides')}, "
+                         f"{a.get('jitter', 0):.0%} of them colour-changed first\n"
+                         f"- Adam lr {a.get('lr')}, warm-up {a.get('warmup')}, cosine decay; EMA {a.get('ema')} "
+                         f"(shipped)\n- compute: {run.ckpt.get('seconds', 0) / 3600:.2f} wall-clock hours, "
+                         f"{a.get('hardware', 'a 2-core CPU (no GPU)')}"
+                         + (f"\n\n### The teacher, `{teacher}`\n\n{t_training}" if t_training else "")),
+            "Metrics": _metrics_table(metrics or {}),
+            "Before / after": sheet_md,
+        }), weights_dir)
+
+
+def export_cli(argv=None) -> str:
+    from .release import export_parser
+    ap = export_parser("stylize-distill", "runs/stylize-distill", "stylize-titian")
+    ap.add_argument("--snapshot", choices=["best", "last"], default="best")
+    ap.add_argument("--metrics", type=Path, default=None, help="an `eval stylize` JSON report")
+    ap.add_argument("--sheet-data", type=Path, default=None, help="photos for the sheet (default: the report's)")
+    a = ap.parse_args(argv)
+    metrics = json.loads(a.metrics.read_text()) if a.metrics else None
+    sha = export(a.run, a.weights, a.name, metrics, a.sheet_data, a.snapshot)
+    print(sha)
+    return sha
+
+
+if __name__ == "__main__":
+    train_or_export(main, export_cli)

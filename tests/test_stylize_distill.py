@@ -1,0 +1,98 @@
+"""Stylize distillation (issue #17's speed): the student config's padding, the teacher pairs, the loss, and a
+tiny end-to-end run that gets closer to its teacher and exports a model the store loads."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from imgen.models import build_model
+from imgen.training.distill_stylize import TeacherPairs, at_long_side, colour_change, distill_loss
+
+
+def test_zero_padding_student_is_a_different_function_at_the_border_only():
+    torch.manual_seed(0)
+    a = build_model("stylize_net", {"ngf": 4, "n_blocks": 1, "norm": "none"}).eval()
+    b = build_model("stylize_net", {"ngf": 4, "n_blocks": 1, "norm": "none", "pad": "zeros"}).eval()
+    b.load_state_dict(a.state_dict())
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        ya, yb = a(x), b(x)
+    inner = (ya - yb)[..., 24:-24, 24:-24].abs().max()
+    assert inner < 1e-6 < (ya - yb).abs().max()
+    assert b.stem[0].padding_mode == "zeros"
+    with pytest.raises(ValueError, match="pad"):
+        build_model("stylize_net", {"pad": "circular"})
+
+
+def test_old_configs_load_with_reflection_padding():
+    m = build_model("stylize_net", {"ngf": 4, "n_blocks": 1, "norm": "instance"})
+    assert m.config.pad == "reflect" and m.head.padding_mode == "reflect"
+
+
+def test_long_side_and_colour_change():
+    rgb = np.random.default_rng(0).integers(0, 256, (90, 130, 3), dtype=np.uint8)
+    small = at_long_side(rgb, 64)
+    assert max(small.shape[:2]) == 64 and small.shape[0] % 4 == 0 and small.shape[1] % 4 == 0
+    changed = colour_change(rgb, np.random.default_rng(1))
+    assert changed.shape == rgb.shape and changed.dtype == np.uint8
+    assert np.abs(changed.astype(int) - rgb).mean() > 2
+
+
+def test_pairs_crop_the_same_pixels_and_the_loss_ignores_the_margin():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    pairs = TeacherPairs([x], [255 - x])
+    a, b = pairs.sample(3, 32, rng)
+    assert a.shape == b.shape == (3, 3, 32, 32)
+    assert torch.allclose(a + b, torch.ones_like(a))                 # the same window of input and target
+    out, target = torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32)
+    out[..., :4, :] = 1                                              # wrong only inside the margin
+    assert distill_loss(out, target, margin=4, w_grad=1.0) == 0
+    assert distill_loss(out, target, margin=0, w_grad=1.0) > 0
+
+
+@pytest.mark.slow
+def test_a_tiny_distillation_gets_closer_to_its_teacher_and_exports(tmp_path):
+    from imgen import store as store_mod
+    from imgen.store import export_safetensors, update_entry
+    from imgen.training import distill_stylize
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "registry.json").write_text(json.dumps({"models": {}}))
+    store = store_mod.Store(weights_dir=weights, registry_path=weights / "registry.json")
+    store_mod.set_default_store(store)
+    try:
+        torch.manual_seed(0)
+        teacher = build_model("stylize_net", {"ngf": 4, "n_blocks": 1})
+        sha = export_safetensors(teacher, "stylize_net", weights / "tiny-teacher.safetensors")
+        update_entry("tiny-teacher", task="stylize-teacher", arch="stylize_net", config=teacher.config.to_dict(),
+                     file="tiny-teacher.safetensors", sha256=sha, licence="test", data="test", card=None)
+        data = tmp_path / "data"
+        rng = np.random.default_rng(0)
+        for sub, n in (("photos/cbsd432", 12), ("photos/urban80", 1), ("paintings/titian", 3)):
+            (data / sub).mkdir(parents=True)
+            for i in range(n):
+                base = rng.integers(0, 256, (3, 4, 3)).astype(np.uint8)
+                img = np.asarray(Image.fromarray(base).resize((96, 72), Image.BICUBIC))
+                Image.fromarray(img).save(data / sub / f"{i:03d}.png")
+        run = tmp_path / "run"
+        steps = distill_stylize.main(["--data", str(data), "--out", str(run), "--teacher", "tiny-teacher",
+                                      "--config", '{"ngf": 4, "n_blocks": 1, "norm": "none", "pad": "zeros"}',
+                                      "--steps", "120", "--batch", "4", "--crop", "48", "--margin", "4",
+                                      "--sides", "64", "--val-every", "120", "--lr", "3e-3", "--device", "cpu"])
+        assert steps == 120 and (run / "teacher.npz").exists() and (run / "best.pt").exists()
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        watched = [r["val_psnr_to_teacher"] for r in rows if "val_psnr_to_teacher" in r]
+        assert watched[0] == rows[0]["val_psnr_to_teacher"] and watched[-1] > watched[0] + 2, watched
+        distill_stylize.export_cli(["--run", str(run), "--name", "tiny-student", "--weights", str(weights)])
+        student = store_mod.load("tiny-student", device="cpu")
+    finally:
+        store_mod.set_default_store(None)
+    assert student.config.pad == "zeros" and student.config.norm == "none"
+    entry = json.loads((weights / "registry.json").read_text())["models"]["tiny-student"]
+    assert entry["task"] == "stylize"
+    assert "python -m imgen train stylize-distill --teacher tiny-teacher" in (weights / "tiny-student.md").read_text()
