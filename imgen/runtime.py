@@ -169,6 +169,12 @@ class ModelRunner:
         return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)) * scale)[None]
 
     @staticmethod
+    def batch_tensor(a: np.ndarray, scale: float = 1 / 255, shift: float = 0.0) -> torch.Tensor:
+        """(N, H, W, C) array -> (N, C, H, W) float tensor, ``a * scale + shift`` (e.g. 1/127.5, -1: [-1, 1])."""
+        x = torch.from_numpy(np.ascontiguousarray(np.asarray(a).transpose(0, 3, 1, 2))).float()
+        return x.mul_(scale).add_(shift)
+
+    @staticmethod
     def image_array(y: torch.Tensor, scale: float = 255.0) -> np.ndarray:
         """(1, C, H, W) tensor -> (H, W, C) float array times ``scale``."""
         return y[0].permute(1, 2, 0).numpy() * scale

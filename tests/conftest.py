@@ -31,9 +31,10 @@ def one_process(monkeypatch):
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def app_server():
-    """The whole app (app.py's Blocks) served on 127.0.0.1 for one test module: (demo, url)."""
+    """The whole app (app.py's Blocks) served on 127.0.0.1, one for the session (building it takes seconds):
+    (demo, url)."""
     import app
     demo = app.build_demo()
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=None)

@@ -18,9 +18,10 @@ from imgen.ui.explore_tab import N_SLIDERS, model_names  # noqa: E402
 pytestmark = pytest.mark.skipif(not model_names(), reason="no explorer model registered")
 
 
-@pytest.fixture
-def client(app_url, tmp_path):
-    c = Client(app_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path))
+@pytest.fixture(scope="module")
+def client(app_url, tmp_path_factory):
+    """One client for the module (closing one waits a second for its heartbeat thread)."""
+    c = Client(app_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path_factory.mktemp("dl")))
     yield c
     c.close()
 

@@ -363,6 +363,7 @@ def test_trainer_cut_mode_step(fake_data, tmp_path):
     assert np.isfinite(row["nce_idt"]) and np.isfinite(row["nce"])
 
 
+@pytest.mark.slow
 def test_export_writes_a_loadable_model_card_sheet_and_registry(trained_run, fake_data, tmp_path):
     tmp, _ = trained_run
     weights = tmp_path / "weights"

@@ -224,7 +224,7 @@ class Explorer:
         """(N, size, size, 3) uint8 -> (N, w_dim): the encoder's w (a VAE's posterior mean) in one pass."""
         if not self.can_encode:
             raise ExploreError(f"Model {self.name} has no encoder; project with optimisation steps instead.")
-        x = torch.from_numpy(np.ascontiguousarray(images_u8.transpose(0, 3, 1, 2))).float().div(127.5).sub(1)
+        x = ModelRunner.batch_tensor(images_u8, 1 / 127.5, -1.0)
         with torch.inference_mode():
             x = x.to(self.device)
             w = self.module.encode(x)[0] if self.encoder is None else self.encoder(x)
@@ -300,7 +300,7 @@ class Explorer:
         """
         steps = int(_finite(steps, "steps", 0, 2000))
         target_u8 = to_model_input(image, self.size)
-        target = torch.from_numpy(target_u8.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1).to(self.device)
+        target = ModelRunner.batch_tensor(target_u8[None], 1 / 127.5, -1.0).to(self.device)
         start = "encoder" if use_encoder and self.can_encode else "average"
         w0 = self.encode(target_u8[None]) if start == "encoder" else self.w_avg[None]
         w = torch.tensor(w0, device=self.device, requires_grad=True)
