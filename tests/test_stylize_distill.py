@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from imgen.models import build_model
-from imgen.training.distill_stylize import TeacherPairs, at_long_side, colour_change, distill_loss
+from imgen.training.distill_stylize import (TeacherPairs, at_long_side, colour_change, distill_loss,
+                                            student_from_teacher)
 
 
 def test_zero_padding_student_is_a_different_function_at_the_border_only():
@@ -33,6 +34,22 @@ def test_old_configs_load_with_reflection_padding():
     assert m.config.pad == "reflect" and m.head.padding_mode == "reflect"
 
 
+def test_a_student_starts_from_its_teachers_weights():
+    torch.manual_seed(0)
+    teacher = build_model("stylize_net", {"ngf": 4, "n_blocks": 6}).eval()
+    same = student_from_teacher(teacher, {}).eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(same(x), teacher(x))
+    small = student_from_teacher(teacher, {"n_blocks": 3, "pad": "zeros"})
+    assert small.config.n_blocks == 3 and small.config.pad == "zeros" and small.config.ngf == 4
+    for i, j in enumerate((0, 2, 5)):                          # spread over the teacher's six
+        assert torch.equal(small.blocks[i].body[0].weight, teacher.blocks[j].body[0].weight)
+    assert torch.equal(small.head.weight, teacher.head.weight)
+    with pytest.raises(SystemExit, match="init random"):
+        student_from_teacher(teacher, {"norm": "none"})
+
+
 def test_long_side_and_colour_change():
     rgb = np.random.default_rng(0).integers(0, 256, (90, 130, 3), dtype=np.uint8)
     small = at_long_side(rgb, 64)
@@ -42,17 +59,30 @@ def test_long_side_and_colour_change():
     assert np.abs(changed.astype(int) - rgb).mean() > 2
 
 
-def test_pairs_crop_the_same_pixels_and_the_loss_ignores_the_margin():
+def test_pairs_crop_the_same_pixels_and_weigh_out_only_the_cut_sides():
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    h, w = 40, 52
+    x = np.zeros((h, w, 3), np.uint8)
+    x[..., 0] = np.arange(h)[:, None] * 5                          # red: the row, green: the column
+    x[..., 1] = np.arange(w)[None, :] * 4
     pairs = TeacherPairs([x], [255 - x])
-    a, b = pairs.sample(3, 32, rng)
-    assert a.shape == b.shape == (3, 3, 32, 32)
+    a, b, weight = pairs.sample(24, 32, rng, margin=4, edge=0.3)
+    assert a.shape == b.shape == (24, 3, 32, 32) and weight.shape == (24, 1, 32, 32)
     assert torch.allclose(a + b, torch.ones_like(a))                 # the same window of input and target
+    rows, cols = (a[:, 0] * 255 / 5).round(), (a[:, 1] * 255 / 4).round()
+    for r, c, wt in zip(rows, cols, weight[:, 0]):
+        assert bool(wt[:4, 4:-4].all()) == (r[0, 0] == 0)                # the photo's top edge counts, a cut does not
+        assert bool(wt[-4:, 4:-4].all()) == (r[-1, 0] == h - 1)
+        assert bool(wt[4:-4, :4].all()) == (c[0, 0] == 0)
+        assert bool(wt[4:-4, -4:].all()) == (c[0, -1] == w - 1)
+        assert float(wt[4:-4, 4:-4].min()) == 1
+    assert {bool(wt[0, 0, 0]) for wt in weight} == {True, False}     # both kinds were drawn
     out, target = torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32)
-    out[..., :4, :] = 1                                              # wrong only inside the margin
-    assert distill_loss(out, target, margin=4, w_grad=1.0) == 0
-    assert distill_loss(out, target, margin=0, w_grad=1.0) > 0
+    out[..., :4, :] = 1                                              # wrong only along the top
+    cut = torch.ones(1, 1, 32, 32)
+    cut[..., :4, :] = 0
+    assert distill_loss(out, target, cut, w_grad=1.0) == 0
+    assert distill_loss(out, target, torch.ones(1, 1, 32, 32), w_grad=1.0) > 0
 
 
 @pytest.mark.slow
@@ -81,7 +111,7 @@ def test_a_tiny_distillation_gets_closer_to_its_teacher_and_exports(tmp_path):
                 Image.fromarray(img).save(data / sub / f"{i:03d}.png")
         run = tmp_path / "run"
         steps = distill_stylize.main(["--data", str(data), "--out", str(run), "--teacher", "tiny-teacher",
-                                      "--config", '{"ngf": 4, "n_blocks": 1, "norm": "none", "pad": "zeros"}',
+                                      "--config", '{"norm": "none", "pad": "zeros"}', "--init", "random",
                                       "--steps", "120", "--batch", "4", "--crop", "48", "--margin", "4",
                                       "--sides", "64", "--val-every", "120", "--lr", "3e-3", "--device", "cpu"])
         assert steps == 120 and (run / "teacher.npz").exists() and (run / "best.pt").exists()

@@ -1,7 +1,7 @@
 """Distil a trained stylize generator into a cheaper one: the same painting, less CPU time (issue #17).
 
-    python -m imgen train stylize-distill --teacher stylize-titian-teacher --minutes 70 \
-        --config '{"n_blocks": 3, "norm": "none", "pad": "zeros"}'
+    python -m imgen train stylize-distill --teacher stylize-titian-teacher --minutes 45 \
+        --config '{"n_blocks": 3, "pad": "zeros"}'
     python -m imgen export stylize-distill --run runs/stylize-distill --metrics eval.json
 
 The teacher (a registered stylize model) is run once on every training photo as the app runs it: the whole
@@ -11,11 +11,14 @@ photo sets are short of. Those (photo, teacher output) pairs are kept in memory,
 so a resumed run skips the teacher. Photos: CBSD432 (the last 8 held out, as in ``train_stylize``) + Urban100
 21-100; never CBSD68.
 
-The student (``--config``: a :class:`~imgen.models.stylize_net.StylizeNetConfig`) learns, on random
+The student (``--config``: changes to the teacher's :class:`~imgen.models.stylize_net.StylizeNetConfig`;
+``--init teacher`` starts it from the teacher's weights, its fewer residual blocks taken evenly from the
+teacher's) learns, on random
 ``--crop`` px crops of those pairs at batch ``--batch``, the teacher's output at the same pixels: L1 plus
-``--w-grad`` x L1 between their horizontal and vertical differences (the texture is in the differences). The
-``--margin`` px border of each crop is left out of the loss (the teacher saw what lies beyond the crop, the
-student does not). Adam, warm-up and cosine LR over the ``--steps``/``--minutes`` budget, EMA (exported),
+``--w-grad`` x L1 between their horizontal and vertical differences (the texture is in the differences). Where
+a crop cuts through the photo, its ``--margin`` px strip is left out of the loss (the teacher saw what lies
+beyond, the student does not); where it lies on the photo's edge (``--edge``: the chance for each side) the
+strip counts, so the student learns the borders (it may pad differently from the teacher). Adam, warm-up and cosine LR over the ``--steps``/``--minutes`` budget, EMA (exported),
 resumable (:class:`~imgen.training.loop.BudgetedRun`). Every ``--val-every`` steps the 8 held-out photos are
 watched: PSNR of the student to the teacher, and the texture / colour SWD to the paintings as ``train_stylize``
 watches them; the snapshot closest to the teacher goes to ``<out>/best.pt``.
@@ -46,13 +49,18 @@ def parse_args(argv=None):
     p.add_argument("--data", type=Path, default=DATA, help="the shared data folder (default: ../shared/data)")
     p.add_argument("--out", type=Path, default=Path("runs/stylize-distill"))
     p.add_argument("--teacher", default="stylize-titian-teacher", help="a registered stylize model")
-    p.add_argument("--config", type=json.loads, default={"n_blocks": 3, "norm": "none", "pad": "zeros"},
-                   help="the student's StylizeNetConfig (JSON)")
+    p.add_argument("--config", type=json.loads, default={"n_blocks": 3, "pad": "zeros"},
+                   help="the student's StylizeNetConfig: changes to the teacher's (JSON)")
+    p.add_argument("--init", choices=["teacher", "random"], default="teacher",
+                   help="teacher: start from the teacher's weights (its residual blocks spread over the student's "
+                        "fewer ones; needs the same norm and width); random: a fresh init")
     p.add_argument("--steps", type=int, default=0)
     p.add_argument("--minutes", type=float, default=0)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, default=160, help="square crop side, px (a multiple of 4)")
-    p.add_argument("--margin", type=int, default=12, help="px of each crop's border left out of the loss")
+    p.add_argument("--margin", type=int, default=12, help="px along each side where a crop cuts through the photo "
+                                                          "left out of the loss")
+    p.add_argument("--edge", type=float, default=0.2, help="chance that a crop's side lies on the photo's edge")
     p.add_argument("--sides", type=int, nargs="+", default=[448, 768],
                    help="the teacher sees each photo at these long sides (px)")
     p.add_argument("--jitter", type=float, default=0.5, help="fraction of teacher inputs given a colour change")
@@ -133,32 +141,77 @@ class TeacherPairs:
     def __len__(self) -> int:
         return len(self.inputs)
 
-    def sample(self, n: int, crop: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        xs, ys = [], []
+    def sample(self, n: int, crop: int, rng: np.random.Generator, margin: int = 0,
+               edge: float = 0.2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``n`` aligned (input, target) crops and a loss weight for each: 0 on the ``margin`` px strips along
+        the sides where the crop cuts through the picture (the teacher saw beyond them), 1 elsewhere, so the
+        student does learn the picture's own borders. Each side of a crop lies on the picture's edge with
+        probability ``edge`` (twice that per axis)."""
+        xs, ys, ws = [], [], []
         for _ in range(n):
             i = int(rng.integers(len(self)))
             x, y = self.inputs[i], self.outputs[i]
             h, w = x.shape[:2]
             c = min(crop, h, w) // 4 * 4
-            top, left = int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))
+            top, left = (self._offset(size - c, rng, edge) for size in (h, w))
+            weight = np.ones((c, c), np.float32)
+            if margin:
+                if top > 0:
+                    weight[:margin] = 0
+                if top + c < h:
+                    weight[-margin:] = 0
+                if left > 0:
+                    weight[:, :margin] = 0
+                if left + c < w:
+                    weight[:, -margin:] = 0
             xc, yc = x[top:top + c, left:left + c], y[top:top + c, left:left + c]
             if c < crop:
                 xc, yc = (cv2.resize(a, (crop, crop), interpolation=cv2.INTER_LINEAR) for a in (xc, yc))
+                weight = cv2.resize(weight, (crop, crop), interpolation=cv2.INTER_NEAREST)
             xs.append(xc)
             ys.append(yc)
+            ws.append(weight)
         t = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float().div_(255)
-        return t(xs), t(ys)
+        return t(xs), t(ys), torch.from_numpy(np.stack(ws))[:, None]
+
+    @staticmethod
+    def _offset(room: int, rng: np.random.Generator, edge: float) -> int:
+        r = rng.random()
+        return 0 if r < edge else room if r < 2 * edge else int(rng.integers(room + 1))
 
 
-def distill_loss(out: torch.Tensor, target: torch.Tensor, margin: int, w_grad: float) -> torch.Tensor:
-    """L1 plus ``w_grad`` x L1 of the horizontal and vertical differences, inside ``margin``."""
-    if margin:
-        out, target = out[..., margin:-margin, margin:-margin], target[..., margin:-margin, margin:-margin]
-    loss = F.l1_loss(out, target)
+def student_from_teacher(teacher: torch.nn.Module, config: dict) -> torch.nn.Module:
+    """A student of ``config`` (the teacher's config with these changes) holding the teacher's weights: every
+    layer it shares, and of the residual blocks an evenly spread subset (e.g. 0, 2, 5 of 6 for 3)."""
+    student = build_model("stylize_net", {**teacher.config.to_dict(), **config})
+    if student.config.ngf != teacher.config.ngf or student.config.norm != teacher.config.norm:
+        raise SystemExit("--init teacher: the student needs the teacher's width (ngf) and norm; use --init random")
+    n_t, n_s = teacher.config.n_blocks, student.config.n_blocks
+    keep = np.linspace(0, n_t - 1, n_s).round().astype(int) if n_s > 1 else np.zeros(1, int)
+    src = teacher.state_dict()
+    state = {}
+    for k in student.state_dict():
+        if k.startswith("blocks."):
+            i = int(k.split(".")[1])
+            k_src = f"blocks.{keep[i]}." + k.split(".", 2)[2]
+        else:
+            k_src = k
+        state[k] = src[k_src].detach().clone()
+    student.load_state_dict(state)
+    return student
+
+
+def distill_loss(out: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, w_grad: float) -> torch.Tensor:
+    """Weighted L1 (``weight``: (N, 1, H, W)) plus ``w_grad`` x the weighted L1 of horizontal and vertical
+    differences (a difference counts where both of its pixels do)."""
+    def l1(a, b, wt):
+        return ((a - b).abs() * wt).sum() / (wt.sum() * a.shape[1]).clamp_min(1)
+    loss = l1(out, target, weight)
     if w_grad:
         dx = lambda a: a[..., :, 1:] - a[..., :, :-1]
         dy = lambda a: a[..., 1:, :] - a[..., :-1, :]
-        loss = loss + w_grad * (F.l1_loss(dx(out), dx(target)) + F.l1_loss(dy(out), dy(target)))
+        loss = loss + w_grad * (l1(dx(out), dx(target), weight[..., :, 1:] * weight[..., :, :-1])
+                                + l1(dy(out), dy(target), weight[..., 1:, :] * weight[..., :-1, :]))
     return loss
 
 
@@ -194,7 +247,8 @@ def main(argv=None) -> int:
     paintings = list_images([args.data / "paintings/titian"])
     target = SwdTarget([np.asarray(load_image(p, mode="RGB")) for p in paintings[::4]], patches=2048, pixels=16384)
 
-    student = build_model("stylize_net", args.config).to(device)
+    student = (student_from_teacher(teacher.module, args.config) if args.init == "teacher"
+               else build_model("stylize_net", {**teacher.module.config.to_dict(), **args.config})).to(device).train()
     ema = EMA(student, args.ema)
     opt = torch.optim.Adam(student.parameters(), lr=args.lr)
     best = {"val_psnr_to_teacher": -1.0, "step": -1}
@@ -207,8 +261,8 @@ def main(argv=None) -> int:
     t_last, s_last = time.time(), run.step
     while run.running():
         lr = run.set_lr(args.lr, args.warmup)
-        x, y = pairs.sample(args.batch, args.crop, rng)
-        loss = distill_loss(student(x.to(device)), y.to(device), args.margin, args.w_grad)
+        x, y, weight = pairs.sample(args.batch, args.crop, rng, args.margin, args.edge)
+        loss = distill_loss(student(x.to(device)), y.to(device), weight.to(device), args.w_grad)
         step = run.update(loss)
         if step % args.log_every == 0:
             now = time.time()
