@@ -304,7 +304,9 @@ class Explorer:
         start = "encoder" if use_encoder and self.can_encode else "average"
         w0 = self.encode(target_u8[None]) if start == "encoder" else self.w_avg[None]
         w = torch.tensor(w0, device=self.device, requires_grad=True)
-        opt = torch.optim.Adam([w], lr=lr)
+        # no optimiser for 0 steps (the encoder's guess alone): the first Adam of a process imports seconds of
+        # torch's compiler stack
+        opt = torch.optim.Adam([w], lr=lr) if steps else None
 
         def loss_of(img):
             return (torch.nn.functional.mse_loss(img, target)
