@@ -336,6 +336,18 @@ def fit_max_side(a: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(a, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
+def at_long_side(a: np.ndarray, side: int) -> np.ndarray:
+    """An (H, W[, C]) array resized (area when shrinking, cubic when growing) so its long side is ``side`` px
+    (as it is when it already is): the scale at which style statistics are compared and learnt."""
+    h, w = a.shape[:2]
+    if max(h, w) == side:
+        return a
+    import cv2
+    s = side / max(h, w)
+    return cv2.resize(np.ascontiguousarray(a), (max(1, round(w * s)), max(1, round(h * s))),
+                      interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+
+
 def to_uint8(a) -> np.ndarray:
     """Values on the 0..255 scale (any float or int array) rounded and clipped to uint8: the one place for it."""
     return np.clip(np.rint(np.asarray(a)), 0, 255).astype(np.uint8)

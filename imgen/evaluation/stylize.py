@@ -43,7 +43,7 @@ from torch import nn
 import torch.nn.functional as F
 from PIL import Image
 
-from ..image_io import load_image
+from ..image_io import at_long_side, load_image
 from ..datasets.folders import list_images
 from ..metrics.fidelity import ssim
 
@@ -163,16 +163,6 @@ SWD_PATCH = 7
 SWD_DIRECTIONS = 256
 SWD_PATCHES = 8192      # texture descriptors per level and set (spread evenly over the set's images)
 SWD_PIXELS = 65536      # Lab pixels per set for the colour SWD
-
-
-def at_long_side(rgb: np.ndarray, side: int = SWD_SIDE) -> np.ndarray:
-    """A uint8 RGB image resized (area down, cubic up) so that its long side is ``side`` px."""
-    h, w = rgb.shape[:2]
-    if max(h, w) == side:
-        return rgb
-    s = side / max(h, w)
-    return cv2.resize(np.ascontiguousarray(rgb), (max(8, round(w * s)), max(8, round(h * s))),
-                      interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
 
 
 def _per_image(total: int, n: int, rng: np.random.Generator) -> np.ndarray:

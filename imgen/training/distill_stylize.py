@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..datasets.folders import list_images
-from ..image_io import load_image
+from ..image_io import at_long_side, load_image
 from ..models import build_model
 from .loop import EMA, BudgetedRun, load_checkpoint, save_checkpoint, start_run, train_or_export
 
@@ -88,15 +88,6 @@ def training_photos(data: Path) -> tuple[list[Path], list[Path]]:
     return cbsd[:-N_VAL] + list_images([data / "photos/urban80"]), cbsd[-N_VAL:]
 
 
-def at_long_side(rgb: np.ndarray, side: int, multiple: int = 4) -> np.ndarray:
-    """``rgb`` resized to long side ``side`` (area when shrinking, cubic when growing), sides cut to ``multiple``."""
-    h, w = rgb.shape[:2]
-    s = side / max(h, w)
-    size = (max(multiple, round(w * s)), max(multiple, round(h * s)))
-    out = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
-    return np.ascontiguousarray(out[: out.shape[0] // multiple * multiple, : out.shape[1] // multiple * multiple])
-
-
 def colour_change(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A random saturation (x0.5-1.6), gamma (0.75-1.33) and mild channel mix of a uint8 RGB image."""
     x = rgb.astype(np.float32) / 255
@@ -127,6 +118,7 @@ class TeacherPairs:
             rgb = np.asarray(load_image(p, mode="RGB"))
             for side in sides:
                 x = at_long_side(rgb, side)
+                x = np.ascontiguousarray(x[: x.shape[0] // 4 * 4, : x.shape[1] // 4 * 4])   # the network's multiple
                 if rng.random() < jitter:
                     x = colour_change(x, rng)
                 ins.append(x)
@@ -297,7 +289,7 @@ def export(run_dir: Path, weights_dir: Path | None, name: str = "stylize-titian"
     from ..models import build_model as build
     from ..store import StoreError, entry
     from .release import Release, load_run, publish, weights_folder
-    from .train_stylize import LICENCE_NOTE, _metrics_table
+    from .train_stylize import LICENCE_NOTE, metrics_table
     weights_dir = weights_folder(weights_dir)
     run = load_run(run_dir, "stylize_net")
     snap = load_checkpoint(run_dir / "best.pt") if snapshot == "best" else None
@@ -358,7 +350,7 @@ def export(run_dir: Path, weights_dir: Path | None, name: str = "stylize-titian"
                          f"(shipped)\n- compute: {run.ckpt.get('seconds', 0) / 3600:.2f} wall-clock hours, "
                          f"{a.get('hardware', 'a 2-core CPU (no GPU)')}"
                          + (f"\n\n### The teacher, `{teacher}`\n\n{t_training}" if t_training else "")),
-            "Metrics": _metrics_table(metrics or {}),
+            "Metrics": metrics_table(metrics or {}),
             "Before / after": sheet_md,
         }), weights_dir)
 

@@ -22,7 +22,7 @@ import torch
 
 from ..datasets.folders import DATA, list_images
 from ..device import configure_threads
-from ..evaluation.stylize import at_long_side
+from ..image_io import at_long_side
 from ..image_io import load_image
 from ..models.patch_texture import PatchTexture, PatchTextureConfig
 from .loop import hardware_name

@@ -442,7 +442,7 @@ LICENCE_NOTE = ("Photos: BSDS500 (CBSD432: non-commercial research and education
                 "trained on.")
 
 
-def _metrics_table(metrics: dict) -> str:
+def metrics_table(metrics: dict) -> str:
     reports = metrics.get("reports") or []
     if not reports:
         return "Not evaluated yet."
@@ -552,7 +552,7 @@ def export(run_dir: Path, weights_dir: Path | None, name: str = NAME, metrics: d
                          f"- Adam lr {args.get('lr')} (betas 0.5/0.999), cosine decay; EMA {args.get('ema')} (shipped)\n"
                          f"- compute: {wall_h:.2f} wall-clock hours, {args.get('hardware', 'a 2-core CPU (no GPU)')}"
                          + (f"\n- history: {history}" if history else "")),
-            "Metrics": _metrics_table(metrics or {}),
+            "Metrics": metrics_table(metrics or {}),
             "Before / after": sheet_md,
         }), weights_dir)
 
