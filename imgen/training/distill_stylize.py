@@ -18,10 +18,12 @@ teacher's) learns, on random
 ``--w-grad`` x L1 between their horizontal and vertical differences (the texture is in the differences). Where
 a crop cuts through the photo, its ``--margin`` px strip is left out of the loss (the teacher saw what lies
 beyond, the student does not); where it lies on the photo's edge (``--edge``: the chance for each side) the
-strip counts, so the student learns the borders (it may pad differently from the teacher). Adam, warm-up and cosine LR over the ``--steps``/``--minutes`` budget, EMA (exported),
-resumable (:class:`~imgen.training.loop.BudgetedRun`). Every ``--val-every`` steps the 8 held-out photos are
-watched: PSNR of the student to the teacher, and the texture / colour SWD to the paintings as ``train_stylize``
-watches them; the snapshot closest to the teacher goes to ``<out>/best.pt``.
+strip counts, so the student learns the borders (it may pad differently from the teacher).
+
+Adam, warm-up and cosine LR over the ``--steps``/``--minutes`` budget, EMA (exported), resumable
+(:class:`~imgen.training.loop.BudgetedRun`; the crops of a resumed run are drawn afresh). Every ``--val-every``
+steps the 8 held-out photos are watched: PSNR of the student to the teacher, and the texture / colour SWD to the
+paintings as ``train_stylize`` watches them; the snapshot closest to the teacher goes to ``<out>/best.pt``.
 """
 from __future__ import annotations
 
@@ -234,7 +236,8 @@ def main(argv=None) -> int:
     train_paths = train_paths[: args.max_photos]
     pairs = TeacherPairs.build(teacher, train_paths, args.sides, args.jitter, np.random.default_rng([args.seed, 1]),
                                args.out / "teacher.npz")
-    val = TeacherPairs.build(teacher, val_paths, [448], 0.0, rng, args.out / "teacher-val.npz")
+    val = TeacherPairs.build(teacher, val_paths, [448], 0.0, np.random.default_rng([args.seed, 2]),
+                             args.out / "teacher-val.npz")
     from ..evaluation.stylize import SwdTarget
     paintings = list_images([args.data / "paintings/titian"])
     target = SwdTarget([np.asarray(load_image(p, mode="RGB")) for p in paintings[::4]], patches=2048, pixels=16384)
