@@ -398,6 +398,22 @@ def test_export_writes_a_loadable_model_card_sheet_and_registry(trained_run, fak
 
 
 # ----------------------------------------------------------------------------------------- evaluation
+def test_detail_crop_stays_inside_a_portrait_photo(tiny_gen, tmp_path):
+    """A portrait photo narrower than a quarter plus the crop: the crop moves left instead of running off it
+    (the shipped cards' details had black bars)."""
+    from imgen.evaluation.stylize import detail_crop
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    src = np.maximum(photo(90, 50), 1)                              # nowhere black
+    Image.fromarray(src).save(folder / "p.png")
+    path = detail_crop(tiny_gen, folder, tmp_path / "d.png", index=0, size=(44, 30), zoom=1)
+    pair = np.asarray(Image.open(path).convert("RGB"))
+    assert pair.shape == (30, 2 * 44 + 4, 3)
+    assert (pair[:, :44] == src[22:52, 6:50]).all()                 # the photo's own pixels, inside it
+    assert pair[:, 48:].min(axis=2).max() > 0 and (pair[:, 48:].max(axis=(0, 2)) > 0).all()
+
+
+
 @pytest.mark.slow
 def test_evaluation_and_eval_cli(tiny_store, fake_data, tmp_path):
     from imgen.cli import main

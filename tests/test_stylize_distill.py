@@ -118,11 +118,17 @@ def test_a_tiny_distillation_gets_closer_to_its_teacher_and_exports(tmp_path):
         rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
         watched = [r["val_psnr_to_teacher"] for r in rows if "val_psnr_to_teacher" in r]
         assert watched[0] == rows[0]["val_psnr_to_teacher"] and watched[-1] > watched[0] + 2, watched
-        distill_stylize.export_cli(["--run", str(run), "--name", "tiny-student", "--weights", str(weights)])
+        distill_stylize.export_cli(["--run", str(run), "--name", "tiny-student", "--weights", str(weights),
+                                    "--sheet-data", str(data / "photos/cbsd432")])
         student = store_mod.load("tiny-student", device="cpu")
     finally:
         store_mod.set_default_store(None)
     assert student.config.pad == "zeros" and student.config.norm == "none"
     entry = json.loads((weights / "registry.json").read_text())["models"]["tiny-student"]
     assert entry["task"] == "stylize"
-    assert "python -m imgen train stylize-distill --teacher tiny-teacher" in (weights / "tiny-student.md").read_text()
+    card = (weights / "tiny-student.md").read_text()
+    assert "python -m imgen train stylize-distill --teacher tiny-teacher" in card
+    assert "tiny-student-sheet.png" in card and "(no brushwork pass)" in card
+    for image in ("tiny-student-sheet.png", "tiny-student-detail.png"):
+        with Image.open(weights / image) as im:
+            assert im.size[0] > im.size[1] > 0

@@ -376,7 +376,8 @@ def results_sheet(model: Any, data: str | Path, path: str | Path, n: int = 8, ti
 
 def detail_crop(model: Any, data: str | Path, path: str | Path, index: int = 20, size: tuple[int, int] = (300, 220),
                 zoom: int = 2, strength: float = 1.0, max_side: int = 768) -> Path:
-    """Photo | stylized, a ``size`` (w, h) crop from a quarter in from the top-left of photo ``index`` of
+    """Photo | stylized, a ``size`` (w, h) crop from a quarter in from the top-left (or less, so it stays
+    inside the photo) of photo ``index`` of
     ``data`` at full resolution, enlarged ``zoom`` times with nearest neighbour (texture is visible, not
     smoothed)."""
     from ..tasks.stylize import stylize_image
@@ -384,7 +385,8 @@ def detail_crop(model: Any, data: str | Path, path: str | Path, index: int = 20,
     img = load_image(paths[min(index, len(paths) - 1)], mode="RGB")
     out = stylize_image(img, model, strength=strength, max_side=max_side).image.convert("RGB")
     w, h = min(size[0], img.width), min(size[1], img.height)
-    box = (img.width // 4, img.height // 4, img.width // 4 + w, img.height // 4 + h)
+    x0, y0 = min(img.width // 4, img.width - w), min(img.height // 4, img.height - h)   # inside the photo
+    box = (x0, y0, x0 + w, y0 + h)
     pair = Image.new("RGB", (2 * w + 4, h), (255, 255, 255))
     pair.paste(img.crop(box), (0, 0))
     pair.paste(out.crop(box), (w + 4, 0))

@@ -286,7 +286,7 @@ def watch(run, ema, val, target, device, best: dict, out: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------- export
 def export(run_dir: Path, weights_dir: Path | None, name: str = "stylize-titian", metrics: dict | None = None,
-           sheet_data: Path | None = None, snapshot: str = "best") -> str:
+           sheet_data: Path | None = None, snapshot: str = "best", history: str | None = None) -> str:
     """The student of ``run_dir`` (its best snapshot, else the last EMA) as ``<name>`` (task "stylize"): weights,
     card (with the teacher's own training, from the teacher's card) and registry entry."""
     from ..models import build_model as build
@@ -309,26 +309,41 @@ def export(run_dir: Path, weights_dir: Path | None, name: str = "stylize-titian"
         t_card = (weights_dir / t_entry.card).read_text() if t_entry.card else ""
     except (StoreError, OSError):        # the card is documentation: without the teacher's, export anyway
         t_entry, t_card = None, ""
-    t_training = t_card.split("## Training", 1)[1].split("\n## ", 1)[0].strip() if "## Training" in t_card else ""
+    t_training = (t_card.split("\n## Training\n", 1)[1].split("\n## ", 1)[0].strip()
+                  if "\n## Training\n" in t_card else "")
+    t_config = t_entry.config if t_entry is not None else {}
+    changes = [f"{t_config.get('n_blocks')} -> {run.config['n_blocks']} residual blocks"
+               if t_config.get("n_blocks") != run.config["n_blocks"] else "",
+               "zero padding (ONNX Runtime fuses it into the convolutions) instead of reflection"
+               if run.config.get("pad") == "zeros" and t_config.get("pad", "reflect") != "zeros" else "",
+               "no instance norm" if run.config.get("norm") == "none" and t_config.get("norm") != "none" else ""]
+    changes = "; ".join(c for c in changes if c) or "the teacher's architecture"
     n_params = sum(p.numel() for p in model.parameters())
     cmd = (f"python -m imgen train stylize-distill --teacher {teacher} {run.budget} --batch {a.get('batch')} "
-           f"--crop {a.get('crop')} --sides {' '.join(str(s) for s in a.get('sides', []))} "
+           f"--crop {a.get('crop')} --lr {a.get('lr'):g} --sides {' '.join(str(s) for s in a.get('sides', []))} "
            f"--config '{json.dumps(run.config)}'")
     data = sheet_data or (Path(metrics["data"]) if metrics and metrics.get("data") else None)
-    sheet_md = "No sheet: export with --sheet-data PHOTOS."
-    if data is not None and Path(data).is_dir():
-        from ..evaluation.stylize import detail_crop, results_sheet
-        from ..tasks.stylize import DEFAULT_STRENGTH
-        results_sheet(model, data, weights_dir / f"{name}-sheet.png", strength=DEFAULT_STRENGTH)
-        detail_crop(model, data, weights_dir / f"{name}-detail.png", strength=DEFAULT_STRENGTH)
-        sheet_md = (f"![photo | stylized]({name}-sheet.png)\n\nThe first eight photos of `{Path(data).name}` "
-                    f"(never trained on): photo | the network's output at the default strength "
-                    f"{DEFAULT_STRENGTH:.0%} (without the brushwork pass), made at export.\n\n"
-                    f"![detail: photo | stylized]({name}-detail.png)\n\nA detail at full resolution (photo | "
-                    "stylized).")
-    watched_md = (f"; on the 8 held-out CBSD432 photos it is within {watched['val_psnr_to_teacher']:.2f} dB PSNR "
-                  "of the teacher's output" if watched else "")
-    return publish(Release(
+    sheets = data is not None and Path(data).is_dir()
+    # the sheets show what the app shows: the style by its name, so its brushwork pass runs too (when the export
+    # writes to the store's own folder and NAME-texture is registered there)
+    from ..store import entries_for_task
+    from ..tasks.stylize import BRUSHWORK_SUFFIX, DEFAULT_STRENGTH
+    by_name = weights_dir.resolve() == weights_folder(None).resolve()
+    brush = by_name and name + BRUSHWORK_SUFFIX in {e.name for e in entries_for_task("stylize-texture")}
+    what = ("the app's result at the default strength {:.0%} (the network, then the brushwork pass of "
+            f"`{name}{BRUSHWORK_SUFFIX}`)" if brush else
+            "the network's output at the default strength {:.0%} (no brushwork pass)").format(DEFAULT_STRENGTH)
+    sheet_md = (f"![photo | stylized]({name}-sheet.png)\n\nThe first eight photos of `{Path(data).name}` (never "
+                f"trained on): photo | {what}, made at export.\n\n![detail: photo | stylized]({name}-detail.png)"
+                "\n\nA detail at full resolution (photo | stylized), where the brush marks show."
+                if sheets else "No sheet: export with --sheet-data PHOTOS.")
+    if not watched:                                   # the last snapshot's watch is in the run's log
+        rows = [json.loads(x) for x in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+                if '"val_psnr_to_teacher"' in x] if (Path(run_dir) / "metrics.jsonl").exists() else []
+        watched = next((r for r in reversed(rows) if r["step"] == step), {})
+    watched_md = (f" (on the 8 held-out CBSD432 photos its output is {watched['val_psnr_to_teacher']:.1f} dB PSNR "
+                  "from the teacher's: the same painting, not the same brush marks)" if watched else "")
+    sha = publish(Release(
         name=name, task="stylize", arch="stylize_net", model=model,
         title=f"{name}: photo → Titian-style painting on a CPU (distilled from {teacher})",
         licence="other", registry_licence="other (non-commercial research and education; see card)",
@@ -338,24 +353,32 @@ def export(run_dir: Path, weights_dir: Path | None, name: str = "stylize-titian"
         metadata={"step": step, "teacher": teacher},
         summary=(f"A {n_params / 1e6:.2f} M-parameter fully convolutional generator (config `{json.dumps(run.config)}`"
                  f"), distilled from the FastCUT generator `{teacher}`{watched_md}. It keeps the teacher's "
-                 "painting at less CPU time: fewer residual blocks, no instance norm and zero padding (ONNX "
-                 "Runtime fuses it into the convolutions). In the app it runs on the whole photo at a capped "
+                 f"painting at less CPU time: {changes}. In the app it runs on the whole photo at a capped "
                  "size (default long side 768 px), its change is brought to full resolution, and the brushwork "
                  "pass (`stylize-titian-texture`) follows."),
         sections={
             "Training data and licence": LICENCE_NOTE,
-            "Training": (f"- command: `{cmd}`\n- steps: {step} of {run.ckpt['step']} (the snapshot closest to "
-                         f"the teacher on the held-out photos); L1 + {a.get('w_grad')} x L1 of image differences "
+            "Training": (f"- command: `{cmd}`\n- steps: {step}"
+                         + (f" of {run.ckpt['step']} (the snapshot closest to the teacher on the held-out photos)"
+                            if step != run.ckpt["step"] else "")
+                         + f"; L1 + {a.get('w_grad')} x L1 of image differences "
                          f"to the teacher's output on {a.get('crop')} px crops ({a.get('margin')} px border left "
                          f"out), the teacher run on each whole photo at long sides {a.get('sides')}, "
                          f"{a.get('jitter', 0):.0%} of them colour-changed first\n"
                          f"- Adam lr {a.get('lr')}, warm-up {a.get('warmup')}, cosine decay; EMA {a.get('ema')} "
                          f"(shipped)\n- compute: {run.ckpt.get('seconds', 0) / 3600:.2f} wall-clock hours, "
                          f"{a.get('hardware', 'a 2-core CPU (no GPU)')}"
+                         + (f"\n- history: {history}" if history else "")
                          + (f"\n\n### The teacher, `{teacher}`\n\n{t_training}" if t_training else "")),
             "Metrics": metrics_table(metrics or {}),
             "Before / after": sheet_md,
         }), weights_dir)
+    if sheets:                          # after publishing, so the style is registered under its name
+        from ..evaluation.stylize import detail_crop, results_sheet
+        style = name if by_name else model
+        results_sheet(style, data, weights_dir / f"{name}-sheet.png", strength=DEFAULT_STRENGTH)
+        detail_crop(style, data, weights_dir / f"{name}-detail.png", strength=DEFAULT_STRENGTH)
+    return sha
 
 
 def export_cli(argv=None) -> str:
@@ -364,9 +387,10 @@ def export_cli(argv=None) -> str:
     ap.add_argument("--snapshot", choices=["best", "last"], default="best")
     ap.add_argument("--metrics", type=Path, default=None, help="an `eval stylize` JSON report")
     ap.add_argument("--sheet-data", type=Path, default=None, help="photos for the sheet (default: the report's)")
+    ap.add_argument("--history", default=None, help="for the card: how the run went (tries, choices)")
     a = ap.parse_args(argv)
     metrics = json.loads(a.metrics.read_text()) if a.metrics else None
-    sha = export(a.run, a.weights, a.name, metrics, a.sheet_data, a.snapshot)
+    sha = export(a.run, a.weights, a.name, metrics, a.sheet_data, a.snapshot, a.history)
     print(sha)
     return sha
 
