@@ -610,7 +610,18 @@ def api_error(api: Api, pattern: str, *args, api_name: str) -> str:
     return msg
 
 
-@pytest.mark.parametrize("kind", list(IMAGE_KINDS))
+def quick(values, keep) -> list:
+    """Parameters of an API test: those in ``keep`` run in the quick loop, the others in the full suite only (each
+    is an HTTP round trip; the task and CLI tests above run every case in the quick loop)."""
+    unknown = set(keep) - set(values)
+    assert not unknown, unknown
+    return [v if v in keep else pytest.param(v, marks=pytest.mark.slow) for v in values]
+
+
+QUICK_KINDS = ("truncated-png", "decompression-bomb", "20000x1", "cmyk-jpeg", "rgba")
+
+
+@pytest.mark.parametrize("kind", quick(list(IMAGE_KINDS), QUICK_KINDS))
 def test_api_denoise(kind, api, files, limit_env):
     limit_env(kind)
     e = IMAGE_KINDS[kind]
@@ -624,7 +635,7 @@ def test_api_denoise(kind, api, files, limit_env):
     assert download["path"] == after["path"] and f"{e.size[0]}×{e.size[1]} px" in report
 
 
-@pytest.mark.parametrize("kind", list(IMAGE_KINDS))
+@pytest.mark.parametrize("kind", quick(list(IMAGE_KINDS), QUICK_KINDS))
 def test_api_inpaint(kind, api, files, limit_env, tmp_path):
     """The photo as the editor's background, the hole as a painted layer of the (upright) photo's size."""
     limit_env(kind)
@@ -643,8 +654,9 @@ def test_api_inpaint(kind, api, files, limit_env, tmp_path):
     assert "resized" not in report
 
 
-@pytest.mark.parametrize("kind", MASK_KINDS + ["other-size-editor-layer", "no-layer-no-mask",
-                                               "full-editor-layer", "semi-transparent-layer"])
+@pytest.mark.parametrize("kind", quick(MASK_KINDS + ["other-size-editor-layer", "no-layer-no-mask",
+                                                     "full-editor-layer", "semi-transparent-layer"],
+                                     ("corrupt-mask", "other-size-editor-layer", "semi-transparent-layer")))
 def test_api_masks(kind, api, files, masks, tmp_path):
     photo = files["photo"]
     if kind == "corrupt-mask":
@@ -699,7 +711,7 @@ API_NUMBER_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(API_NUMBER_CASES))
+@pytest.mark.parametrize("case", quick(list(API_NUMBER_CASES), ("sigma-negative", "grow-plus-1e9", "max-side-string")))
 def test_api_numbers(case, api, files, tmp_path):
     endpoint, override, error = API_NUMBER_CASES[case]
     if endpoint == "/denoise":
@@ -765,7 +777,8 @@ API_TYPE_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(API_TYPE_CASES))
+@pytest.mark.parametrize("case", quick(list(API_TYPE_CASES), ("image-server-path", "image-traversal-path",
+                                                             "mask-server-path", "editor-missing")))
 def test_api_wrong_types(case, api, files):
     endpoint, override, error = API_TYPE_CASES[case]
     if endpoint == "/denoise":
