@@ -292,7 +292,7 @@ def export(run_dir: Path, weights_dir: Path | None, name: str = "stylize-titian"
     from ..models import build_model as build
     from ..store import StoreError, entry
     from .release import Release, load_run, publish, weights_folder
-    from .train_stylize import LICENCE_NOTE, metrics_table
+    from .train_stylize import DATA_LINE, DATASETS, LICENCE_NOTE, REGISTRY_LICENCE, metrics_table
     weights_dir = weights_folder(weights_dir)
     run = load_run(run_dir, "stylize_net")
     snap = load_checkpoint(run_dir / "best.pt") if snapshot == "best" else None
@@ -346,10 +346,8 @@ def export(run_dir: Path, weights_dir: Path | None, name: str = "stylize-titian"
     sha = publish(Release(
         name=name, task="stylize", arch="stylize_net", model=model,
         title=f"{name}: photo → Titian-style painting on a CPU (distilled from {teacher})",
-        licence="other", registry_licence="other (non-commercial research and education; see card)",
-        data="BSDS500 CBSD432 + Urban100 21-100 (photos); Titian paintings (public domain)",
+        licence="other", registry_licence=REGISTRY_LICENCE, data=DATA_LINE, datasets=DATASETS,
         tags=["image-to-image", "style-transfer", "distillation", "imgen"],
-        datasets=["BSDS500 (CBSD432)", "Urban100 (images 21-100)", "Titian paintings (public domain)"],
         metadata={"step": step, "teacher": teacher},
         summary=(f"A {n_params / 1e6:.2f} M-parameter fully convolutional generator (config `{json.dumps(run.config)}`"
                  f"), distilled from the FastCUT generator `{teacher}`{watched_md}. It keeps the teacher's "

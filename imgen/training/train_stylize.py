@@ -440,6 +440,9 @@ LICENCE_NOTE = ("Photos: BSDS500 (CBSD432: non-commercial research and education
                 "(academic benchmark): use these weights for non-commercial research and education only. "
                 "Paintings: 255 works by Titian, public domain. The evaluation photos (CBSD68) were never "
                 "trained on.")
+REGISTRY_LICENCE = "other (non-commercial research and education; see card)"
+DATA_LINE = "BSDS500 CBSD432 + Urban100 21-100 (photos); Titian paintings (public domain)"
+DATASETS = ["BSDS500 (CBSD432)", "Urban100 (images 21-100)", "Titian paintings (public domain)"]
 
 
 def metrics_table(metrics: dict) -> str:
@@ -528,10 +531,8 @@ def export(run_dir: Path, weights_dir: Path | None, name: str = NAME, metrics: d
     return publish(Release(
         name=name, task="stylize", arch="stylize_net", model=model,
         title=f"{name}: photo → Titian-style painting on a CPU (unpaired, {mode.upper() if mode == 'cut' else 'FastCUT'})",
-        licence="other", registry_licence="other (non-commercial research and education; see card)",
-        data="BSDS500 CBSD432 + Urban100 21-100 (photos); Titian paintings (public domain)",
+        licence="other", registry_licence=REGISTRY_LICENCE, data=DATA_LINE, datasets=DATASETS,
         tags=["image-to-image", "style-transfer", "unpaired-translation", "imgen"],
-        datasets=["BSDS500 (CBSD432)", "Urban100 (images 21-100)", "Titian paintings (public domain)"],
         metadata={"step": snap["step"]},
         summary=(f"A {n_params / 1e6:.2f} M-parameter fully convolutional ResNet generator (config "
                     f"`{json.dumps(config)}`): 7x7 stem, two stride-2 convolutions, residual blocks at 1/4 scale, "
