@@ -19,11 +19,18 @@ pytestmark = pytest.mark.skipif(not model_names(), reason="no explorer model reg
 
 
 @pytest.fixture(scope="module")
-def client(app_url, tmp_path_factory):
+def module_client(app_url, tmp_path_factory):
     """One client for the module (closing one waits a second for its heartbeat thread)."""
     c = Client(app_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path_factory.mktemp("dl")))
     yield c
     c.close()
+
+
+@pytest.fixture
+def client(module_client):
+    """A fresh session for each test, as a new visitor gets (the tab keeps per-session state, e.g. a projected w)."""
+    module_client.reset_session()
+    return module_client
 
 
 def _model():
