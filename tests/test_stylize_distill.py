@@ -11,7 +11,8 @@ from PIL import Image
 
 from imgen.models import build_model
 from imgen.image_io import at_long_side
-from imgen.training.distill_stylize import TeacherPairs, colour_change, distill_loss, student_from_teacher
+from imgen.training.data import colour_change
+from imgen.training.distill_stylize import TeacherPairs, distill_loss, student_from_teacher
 
 
 def test_zero_padding_student_is_a_different_function_at_the_border_only():

@@ -92,14 +92,15 @@ def in_process(one_process):
 
 
 @pytest.mark.slow
-def test_resume_is_exact(fake_data, tmp_path, in_process, capsys):
+@pytest.mark.parametrize("extra", [[], ["--colour-aug", "0.5"]], ids=["plain", "colour-aug"])
+def test_resume_is_exact(fake_data, tmp_path, in_process, capsys, extra):
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
-    in_process(trainer_args(fake_data, interrupted, 4))
+    in_process(trainer_args(fake_data, interrupted, 4) + extra)
     assert load_checkpoint(interrupted / "ckpt.pt")["step"] == 4
     capsys.readouterr()
-    in_process(trainer_args(fake_data, interrupted, 6))
+    in_process(trainer_args(fake_data, interrupted, 6) + extra)
     assert "resumed from step 4" in capsys.readouterr().out
-    in_process(trainer_args(fake_data, straight, 6))
+    in_process(trainer_args(fake_data, straight, 6) + extra)
 
     a, b = load_checkpoint(interrupted / "ckpt.pt"), load_checkpoint(straight / "ckpt.pt")
     assert a["step"] == b["step"] == 6
@@ -220,3 +221,16 @@ def test_metric_log(tmp_path, capsys):
     assert "loss=0.5" in capsys.readouterr().out
     MetricLog(tmp_path / "off", enabled=False).log(step=1)
     assert not (tmp_path / "off").exists()
+
+
+def test_colour_jitter_changes_colours_within_range_and_only_when_asked():
+    from imgen.training.data import colour_change, jitter_colours
+    rng = np.random.default_rng(0)
+    batch = torch.rand(6, 3, 16, 16) * 0.8 + 0.1
+    assert torch.equal(jitter_colours(batch, rng, 0.0), batch)
+    out = jitter_colours(batch, rng, 1.0)
+    assert out.shape == batch.shape and out.dtype == batch.dtype and 0 <= float(out.min()) <= float(out.max()) <= 1
+    assert all(float((o - b).abs().mean()) > 0.005 for o, b in zip(out, batch))     # every image changed
+    u8 = (batch[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    assert colour_change(u8, np.random.default_rng(1)).dtype == np.uint8
+

@@ -46,3 +46,26 @@ class PatchSampler:
                 crop = crop[:, ::-1]
             out[i] = np.rot90(crop, k=int(rng.integers(4)))
         return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def colour_change(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random saturation (x0.5-1.6), mild channel mix and gamma (0.75-1.33) of an (..., 3) RGB array: uint8 in,
+    uint8 out; float (0..1) in, float out. Colours the photo sets are short of (saturated, tinted)."""
+    is_u8 = rgb.dtype == np.uint8
+    x = rgb.astype(np.float32) / 255 if is_u8 else rgb.astype(np.float32)
+    gray = x @ np.float32([0.299, 0.587, 0.114])
+    x = gray[..., None] + np.float32(rng.uniform(0.5, 1.6)) * (x - gray[..., None])
+    mix = np.eye(3, dtype=np.float32) + rng.normal(0, 0.06, (3, 3)).astype(np.float32)
+    x = np.clip(x @ (mix / mix.sum(1, keepdims=True)).T, 0, 1) ** np.float32(np.exp(rng.uniform(-0.29, 0.29)))
+    return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8) if is_u8 else x
+
+
+def jitter_colours(batch: torch.Tensor, rng: np.random.Generator, p: float) -> torch.Tensor:
+    """Each (3, h, w) image of ``batch`` (0..1) given a :func:`colour_change` with probability ``p``."""
+    out = batch.clone()
+    for i in range(len(batch)):
+        if rng.random() < p:
+            x = colour_change(batch[i].permute(1, 2, 0).numpy(), rng)
+            out[i] = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)
+    return out
+

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from ..datasets.folders import list_images
 from ..image_io import at_long_side, load_image
 from ..models import build_model
+from .data import colour_change
 from .loop import EMA, BudgetedRun, load_checkpoint, save_checkpoint, start_run, train_or_export
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -88,16 +89,6 @@ def training_photos(data: Path) -> tuple[list[Path], list[Path]]:
     """(training photos, held-out photos): CBSD432 minus its last 8 + Urban100 21-100; the last 8 CBSD432."""
     cbsd = list_images([data / "photos/cbsd432"])
     return cbsd[:-N_VAL] + list_images([data / "photos/urban80"]), cbsd[-N_VAL:]
-
-
-def colour_change(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random saturation (x0.5-1.6), gamma (0.75-1.33) and mild channel mix of a uint8 RGB image."""
-    x = rgb.astype(np.float32) / 255
-    gray = x @ np.float32([0.299, 0.587, 0.114])
-    x = gray[..., None] + np.float32(rng.uniform(0.5, 1.6)) * (x - gray[..., None])
-    mix = np.eye(3, dtype=np.float32) + rng.normal(0, 0.06, (3, 3)).astype(np.float32)
-    x = np.clip(x @ (mix / mix.sum(1, keepdims=True)).T, 0, 1) ** np.float32(np.exp(rng.uniform(-0.29, 0.29)))
-    return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
 
 
 class TeacherPairs:

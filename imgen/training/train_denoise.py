@@ -27,7 +27,7 @@ from ..device import pick_device, configure_threads
 from ..image_io import load_image, pil_to_tensor, tensor_to_pil
 from ..models import build_model
 from ..datasets.folders import DATA, list_images
-from .data import PatchSampler
+from .data import PatchSampler, jitter_colours
 from .loop import (EMA, MetricLog, RunClock, gather_rng_states, load_checkpoint, restore_rng_states, save_checkpoint,
                    setup_distributed, teardown_distributed, train_or_export, unwrap, write_run_args)
 
@@ -47,6 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=500)
     p.add_argument("--sigma-max", type=float, default=75.0)
     p.add_argument("--gray-fraction", type=float, default=0.2)
+    p.add_argument("--colour-aug", type=float, default=0.0, help="chance that a colour patch gets a random "
+                   "saturation (x0.5-1.6), channel mix and gamma before the noise (0 = off, as the shipped run)")
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--config", type=json.loads, default={}, help='model config overrides as JSON, e.g. \'{"widths": [16, 32, 64, 128]}\'')
     p.add_argument("--device", default=None)
@@ -140,6 +142,8 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = lr
         clean_c = colour.sample(args.batch - n_gray, rng)
+        if args.colour_aug > 0:
+            clean_c = jitter_colours(clean_c, rng, args.colour_aug)
         clean_g = gray.sample(n_gray, rng).expand(-1, 3, -1, -1)
         clean = torch.cat([clean_c, clean_g])
         is_gray = torch.arange(args.batch) >= args.batch - n_gray
