@@ -328,12 +328,7 @@ def load_image(source, mode: str | None = None, limit: int | None = None) -> Ima
 def fit_max_side(a: np.ndarray, side: int) -> np.ndarray:
     """An (H, W[, C]) array area-resized so its long side is at most ``side`` (as it is when it already fits):
     the one place where a task or a trainer shrinks an image to its processing size."""
-    h, w = a.shape[:2]
-    if max(h, w) <= side:
-        return a
-    import cv2
-    s = side / max(h, w)
-    return cv2.resize(a, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return a if max(a.shape[:2]) <= side else at_long_side(a, side)
 
 
 def at_long_side(a: np.ndarray, side: int) -> np.ndarray:

@@ -68,4 +68,3 @@ def jitter_colours(batch: torch.Tensor, rng: np.random.Generator, p: float) -> t
             x = colour_change(batch[i].permute(1, 2, 0).numpy(), rng)
             out[i] = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)
     return out
-

@@ -35,15 +35,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..datasets.folders import list_images
-from ..image_io import at_long_side, load_image
+from ..datasets.folders import DATA, list_images
+from ..image_io import at_long_side, load_image, tensor_to_array, to_uint8
+from ..metrics.fidelity import psnr
 from ..models import build_model
+from ..runtime import ModelRunner
 from .data import colour_change
 from .loop import EMA, BudgetedRun, load_checkpoint, save_checkpoint, start_run, train_or_export
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 N_VAL = 8
 
 
@@ -115,7 +115,7 @@ class TeacherPairs:
                 if rng.random() < jitter:
                     x = colour_change(x, rng)
                 ins.append(x)
-                outs.append(np.clip(np.rint(teacher(x)), 0, 255).astype(np.uint8))
+                outs.append(to_uint8(teacher(x)))
             if k % 50 == 0:
                 print(f"teacher: {k + 1}/{len(paths)} photos, {time.time() - t0:.0f} s", flush=True)
         if cache is not None:
@@ -156,8 +156,8 @@ class TeacherPairs:
             xs.append(xc)
             ys.append(yc)
             ws.append(weight)
-        t = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float().div_(255)
-        return t(xs), t(ys), torch.from_numpy(np.stack(ws))[:, None]
+        return (ModelRunner.batch_tensor(np.stack(xs)), ModelRunner.batch_tensor(np.stack(ys)),
+                torch.from_numpy(np.stack(ws))[:, None])
 
     @staticmethod
     def _offset(room: int, rng: np.random.Generator, edge: float) -> int:
@@ -203,13 +203,10 @@ def distill_loss(out: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, 
 @torch.no_grad()
 def validate(model, pairs: TeacherPairs, target, device) -> dict:
     """PSNR of the student to the teacher on the held-out pairs, and the watched texture / colour SWD."""
-    from ..image_io import tensor_to_array
     psnrs, outs = [], []
     for x, y in zip(pairs.inputs, pairs.outputs):
-        t = torch.from_numpy(x).permute(2, 0, 1)[None].float().div(255).to(device)
-        o = tensor_to_array(model(t).float().cpu())
-        mse = np.mean((o.astype(np.float64) - y) ** 2)
-        psnrs.append(10 * np.log10(255 ** 2 / max(mse, 1e-10)))
+        o = tensor_to_array(model(ModelRunner.batch_tensor(x[None]).to(device)).float().cpu())
+        psnrs.append(psnr(y, o))
         outs.append(o)
     swd = target.distances(outs)
     return {"val_psnr_to_teacher": float(np.mean(psnrs)), "val_texture_swd": swd["texture_swd"],
@@ -280,7 +277,6 @@ def export(run_dir: Path, weights_dir: Path | None, name: str = "stylize-titian"
            sheet_data: Path | None = None, snapshot: str = "best", history: str | None = None) -> str:
     """The student of ``run_dir`` (its best snapshot, else the last EMA) as ``<name>`` (task "stylize"): weights,
     card (with the teacher's own training, from the teacher's card) and registry entry."""
-    from ..models import build_model as build
     from ..store import StoreError, entry
     from .release import Release, load_run, publish, weights_folder
     from .train_stylize import DATA_LINE, DATASETS, LICENCE_NOTE, REGISTRY_LICENCE, metrics_table
@@ -289,7 +285,7 @@ def export(run_dir: Path, weights_dir: Path | None, name: str = "stylize-titian"
     snap = load_checkpoint(run_dir / "best.pt") if snapshot == "best" else None
     model, step, watched = run.model, run.ckpt["step"], {}
     if snap is not None:
-        model = build("stylize_net", json.loads(snap["config"]))
+        model = build_model("stylize_net", json.loads(snap["config"]))
         model.load_state_dict(snap["ema"])
         model.eval().requires_grad_(False)
         step, watched = snap["step"], json.loads(snap["metrics"])

@@ -47,14 +47,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..image_io import load_image, pil_to_tensor, tensor_to_pil
+from ..image_io import fit_max_side, load_image, pil_to_tensor, tensor_to_pil
 from ..models import build_model
 from ..models.stylize_net import PatchSampleMLP, patch_nce_loss
-from ..datasets.folders import list_images
+from ..datasets.folders import DATA, list_images
 from .loop import (EMA, LOADER_TIMEOUT_S, BudgetedRun, MetricLog, load_checkpoint, save_checkpoint, start_run,
                    train_or_export)
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 N_VAL = 8
 MODES = {"fastcut": {"w_nce": 10.0, "nce_idt": False, "flip_equivariance": True},
          "cut": {"w_nce": 1.0, "nce_idt": True, "flip_equivariance": False}}
@@ -118,12 +117,7 @@ class DomainSampler:
     def __init__(self, paths, store_side: int):
         self.images = []
         for p in paths:
-            a = np.asarray(load_image(p, mode="RGB"))
-            h, w = a.shape[:2]
-            if max(h, w) > store_side:
-                s = store_side / max(h, w)
-                a = cv2.resize(a, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-            self.images.append(a)
+            self.images.append(fit_max_side(np.asarray(load_image(p, mode="RGB")), store_side))
         if not self.images:
             raise ValueError("no images for a training domain")
 
