@@ -234,3 +234,50 @@ def test_colour_jitter_changes_colours_within_range_and_only_when_asked():
     u8 = (batch[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     assert colour_change(u8, np.random.default_rng(1)).dtype == np.uint8
 
+
+
+def test_sigma_ends_puts_more_noise_levels_near_both_ends():
+    gen = torch.Generator().manual_seed(0)
+    plain = train_denoise.draw_sigmas(20000, 75.0, gen)
+    ends = train_denoise.draw_sigmas(20000, 75.0, gen, ends=0.5)
+    for s in (plain, ends):
+        assert 0 <= float(s.min()) and float(s.max()) <= 75.0
+    low, high = lambda s: float((s < 15).float().mean()), lambda s: float((s > 60).float().mean())
+    assert abs(low(plain) - 0.2) < 0.02 and abs(high(plain) - 0.2) < 0.02        # uniform: a fifth each
+    assert abs(low(ends) - 0.35) < 0.02 and abs(high(ends) - 0.35) < 0.02        # 0.5 x 0.2 + 0.5 x 0.5 x 1
+    assert torch.equal(train_denoise.draw_sigmas(5, 75.0, torch.Generator().manual_seed(3)),
+                       train_denoise.draw_sigmas(5, 75.0, torch.Generator().manual_seed(3), ends=0.0))
+
+
+@pytest.mark.slow
+def test_init_fine_tunes_a_store_model_and_resumes_without_it(fake_data, tmp_path, in_process, capsys):
+    from imgen.models import build_model
+    from imgen.store import Store, export_safetensors, set_default_store
+    config = {"widths": [8, 16, 32], "blocks": 1}               # not the trainer's default config
+    torch.manual_seed(5)
+    start = build_model("denoise_unet", config)
+    store = Store(weights_dir=tmp_path / "w", registry_path=tmp_path / "w" / "registry.json")
+    sha = export_safetensors(start, "denoise_unet", tmp_path / "w" / "start.safetensors")
+    store.update_entry("start", task="denoise", arch="denoise_unet", file="start.safetensors", sha256=sha,
+                       config=start.config.to_dict())
+    set_default_store(store)
+    try:
+        out = tmp_path / "ft"
+
+        def fine_tune(steps, *extra):
+            args = trainer_args(fake_data, out, steps)
+            del args[args.index("--config"):args.index("--config") + 2]       # the config comes from --init
+            in_process(args + ["--init", "start", "--sigma-ends", "0.5", *extra])
+
+        fine_tune(3, "--lr", "0")
+        assert "starting from start" in capsys.readouterr().out
+        ckpt = load_checkpoint(out / "ckpt.pt")
+        assert json.loads(ckpt["config"])["widths"] == [8, 16, 32]
+        for k, v in start.state_dict().items():          # lr 0: the weights are the started-from model's
+            torch.testing.assert_close(ckpt["model"][k], v, msg=k)
+        set_default_store(None)                          # a resume reads the run, not the store
+        fine_tune(5)
+        assert "resumed from step 3" in capsys.readouterr().out
+        assert load_checkpoint(out / "ckpt.pt")["step"] == 5
+    finally:
+        set_default_store(None)
