@@ -259,7 +259,8 @@ def test_init_fine_tunes_a_store_model_and_resumes_without_it(fake_data, tmp_pat
     store = Store(weights_dir=tmp_path / "w", registry_path=tmp_path / "w" / "registry.json")
     sha = export_safetensors(start, "denoise_unet", tmp_path / "w" / "start.safetensors")
     store.update_entry("start", task="denoise", arch="denoise_unet", file="start.safetensors", sha256=sha,
-                       config=start.config.to_dict())
+                       config=start.config.to_dict(), card="start.md")
+    (tmp_path / "w" / "start.md").write_text("# start\n\n## Training\n\n- steps: 777 (the first run)\n\n## Metrics\n\nx\n")
     set_default_store(store)
     try:
         out = tmp_path / "ft"
@@ -275,6 +276,12 @@ def test_init_fine_tunes_a_store_model_and_resumes_without_it(fake_data, tmp_pat
         assert json.loads(ckpt["config"])["widths"] == [8, 16, 32]
         for k, v in start.state_dict().items():          # lr 0: the weights are the started-from model's
             torch.testing.assert_close(ckpt["model"][k], v, msg=k)
+        train_denoise.export(out, tmp_path / "w", "start")    # the fine-tune replaces the model it started from
+        card = (tmp_path / "w" / "start.md").read_text()
+        assert "--init start --steps 3 --batch 4 --patch 32 --lr 0 --sigma-ends 0.5" in card
+        assert "25% of them from its low or high fifth" not in card and "50% of them from its low or high fifth" in card
+        assert "started from `start`" in card and "  - steps: 777 (the first run)" in card   # the first run's lines kept
+        assert "## Metrics" in card and "\nx\n" not in card                                  # not its other sections
         set_default_store(None)                          # a resume reads the run, not the store
         fine_tune(5)
         assert "resumed from step 3" in capsys.readouterr().out

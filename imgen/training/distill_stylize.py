@@ -278,7 +278,7 @@ def export(run_dir: Path, weights_dir: Path | None, name: str = "stylize-titian"
     """The student of ``run_dir`` (its best snapshot, else the last EMA) as ``<name>`` (task "stylize"): weights,
     card (with the teacher's own training, from the teacher's card) and registry entry."""
     from ..store import StoreError, entry
-    from .release import Release, load_run, publish, weights_folder
+    from .release import Release, card_section, load_run, publish, weights_folder
     from .train_stylize import DATA_LINE, DATASETS, LICENCE_NOTE, REGISTRY_LICENCE, metrics_table
     weights_dir = weights_folder(weights_dir)
     run = load_run(run_dir, "stylize_net")
@@ -293,11 +293,9 @@ def export(run_dir: Path, weights_dir: Path | None, name: str = "stylize-titian"
     teacher = a.get("teacher", "?")
     try:
         t_entry = entry(teacher)
-        t_card = (weights_dir / t_entry.card).read_text() if t_entry.card else ""
-    except (StoreError, OSError):        # the card is documentation: without the teacher's, export anyway
-        t_entry, t_card = None, ""
-    t_training = (t_card.split("\n## Training\n", 1)[1].split("\n## ", 1)[0].strip()
-                  if "\n## Training\n" in t_card else "")
+    except StoreError:
+        t_entry = None
+    t_training = card_section(teacher, "Training", weights_dir)
     t_config = t_entry.config if t_entry is not None else {}
     changes = [f"{t_config.get('n_blocks')} -> {run.config['n_blocks']} residual blocks"
                if t_config.get("n_blocks") != run.config["n_blocks"] else "",

@@ -36,6 +36,19 @@ def export_parser(task: str, run: str, name: str) -> argparse.ArgumentParser:
     return ap
 
 
+def card_section(name: str, heading: str, weights_dir: str | Path | None = None) -> str:
+    """The text under ``## heading`` in store model ``name``'s card ("" when the model, card or section is
+    missing: cards are documentation, an export goes on without them)."""
+    from ..store import StoreError, entry
+    try:
+        e = entry(name)
+        card = (weights_folder(weights_dir) / e.card).read_text() if e.card else ""
+    except (StoreError, OSError):
+        return ""
+    mark = f"\n## {heading}\n"
+    return card.split(mark, 1)[1].split("\n## ", 1)[0].strip() if mark in card else ""
+
+
 @dataclass
 class Run:
     """A finished (or stopped) training run: its checkpoint, arguments, and the EMA model built from them."""

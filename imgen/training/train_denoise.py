@@ -242,17 +242,39 @@ def _speed_lines(speed: dict | None) -> list[str]:
     return out
 
 
+def _training_lines(budget: str, step: int, a: dict, compute: str) -> list[str]:
+    """The card's training lines for a run's arguments (``args.json``): the command and what it sampled."""
+    flags = [f"--{k.replace('_', '-')} {a[k]:g}" for k, default in
+             (("warmup", 500), ("sigma_ends", 0.0), ("gray_fraction", 0.2), ("colour_aug", 0.0))
+             if k in a and a[k] != default]
+    cmd = " ".join(["python -m imgen train denoise --out runs/denoise"] + ([f"--init {a['init']}"] if a.get("init") else [])
+                   + [budget, f"--batch {a.get('batch')} --patch {a.get('patch')} --lr {a.get('lr'):g}"] + flags)
+    sigma = f"sigma ~ U(0, {a.get('sigma_max'):g})"
+    if a.get("sigma_ends"):
+        sigma += f", {a['sigma_ends']:.0%} of them from its low or high fifth instead"
+    colour = f", colour jitter on {a['colour_aug']:.0%} of colour patches" if a.get("colour_aug") else ""
+    return [f"- command: `{cmd}`",
+            f"- steps: {step} (batch {a.get('batch')} x {a.get('patch')}^2 patches, "
+            f"{a.get('gray_fraction', 0.2):.0%} gray, {sigma}{colour}; 8 flips/rotations)",
+            f"- loss: L1; Adam lr {a.get('lr'):g} with warm-up and cosine decay; EMA {a.get('ema', 0.999)} (shipped)",
+            f"- compute: {compute}"]
+
+
 def export(run_dir: Path, weights_dir: Path | None = None, name: str = NAME, metrics: dict | None = None) -> str:
     """Export the EMA weights of ``run_dir/ckpt.pt`` to ``weights_dir/<name>.safetensors`` + card + registry."""
     from .loop import compute_line
-    from .release import Release, load_run, publish, weights_folder
+    from .release import Release, card_section, load_run, publish, weights_folder
     weights_dir = weights_folder(weights_dir)
 
     run = load_run(run_dir, "denoise_unet")
     ckpt, args = run.ckpt, run.args
     n_params = sum(p.numel() for p in run.model.parameters())
-    cmd = (f"python -m imgen train denoise --out runs/denoise {run.budget}"
-           f" --batch {args.get('batch')} --patch {args.get('patch')} --lr {args.get('lr')}")
+    training = "\n".join(_training_lines(run.budget, ckpt["step"], args, compute_line(ckpt, args)))
+    if args.get("init"):  # read before publish() overwrites a card of the same name
+        before = card_section(args["init"], "Training", weights_dir)
+        training += (f"\n- started from `{args['init']}` (its weights and config; a new optimizer and schedule)"
+                     + ("; that model's own training:\n" + "\n".join("  " + line for line in before.splitlines())
+                        if before else ""))
     metrics_md = "Not evaluated yet." if not metrics else "\n".join(
         ["| set | sigma | PSNR (dB) | SSIM | s/MP |", "|---|---|---|---|---|"]
         + [f"| {Path(m['data']).name}{' (gray)' if m.get('gray') else ''} | {r['sigma']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['seconds_per_mp']:.3f} |"
@@ -270,10 +292,7 @@ def export(run_dir: Path, weights_dir: Path | None = None, name: str = NAME, met
                  "Gray images run as three equal channels."),
         sections={
             "Training data and licence": LICENCE_NOTE,
-            "Training": (f"- command: `{cmd}`\n- steps: {ckpt['step']} (batch {args.get('batch')} x "
-                         f"{args.get('patch')}^2 patches, 20 % gray, sigma ~ U(0, {args.get('sigma_max')}))\n"
-                         f"- loss: L1; Adam lr {args.get('lr')} with warm-up and cosine decay; EMA 0.999 (shipped)\n"
-                         f"- compute: {compute_line(ckpt, args)}"),
+            "Training": training,
             "Metrics": metrics_md,
             "Sample sheet": (f"![noisy, denoised, clean]({name}-sheet.png)\n\nColumns: noisy (sigma 25) | denoised | "
                              "clean, on crops of CBSD68 (evaluation images, never trained on)."
