@@ -282,6 +282,8 @@ def test_init_fine_tunes_a_store_model_and_resumes_without_it(fake_data, tmp_pat
         assert "25% of them from its low or high fifth" not in card and "50% of them from its low or high fifth" in card
         assert "started from `start`" in card and "  - steps: 777 (the first run)" in card   # the first run's lines kept
         assert "## Metrics" in card and "\nx\n" not in card                                  # not its other sections
+        train_denoise.export(out, tmp_path / "w", "start")    # exported again: the same card, not one nested deeper
+        assert (tmp_path / "w" / "start.md").read_text() == card
         set_default_store(None)                          # a resume reads the run, not the store
         fine_tune(5)
         assert "resumed from step 3" in capsys.readouterr().out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 import time
 from pathlib import Path
 
@@ -242,6 +243,9 @@ def _speed_lines(speed: dict | None) -> list[str]:
     return out
 
 
+_FROM = "that model's own training:\n"
+
+
 def _training_lines(budget: str, step: int, a: dict, compute: str) -> list[str]:
     """The card's training lines for a run's arguments (``args.json``): the command and what it sampled."""
     flags = [f"--{k.replace('_', '-')} {a[k]:g}" for k, default in
@@ -272,9 +276,10 @@ def export(run_dir: Path, weights_dir: Path | None = None, name: str = NAME, met
     training = "\n".join(_training_lines(run.budget, ckpt["step"], args, compute_line(ckpt, args)))
     if args.get("init"):  # read before publish() overwrites a card of the same name
         before = card_section(args["init"], "Training", weights_dir)
+        while before.split("\n", 1)[0] == training.split("\n", 1)[0] and _FROM in before:  # this run, exported before
+            before = textwrap.dedent(before.split(_FROM, 1)[1])
         training += (f"\n- started from `{args['init']}` (its weights and config; a new optimizer and schedule)"
-                     + ("; that model's own training:\n" + "\n".join("  " + line for line in before.splitlines())
-                        if before else ""))
+                     + ("; " + _FROM + "\n".join("  " + line for line in before.splitlines()) if before else ""))
     metrics_md = "Not evaluated yet." if not metrics else "\n".join(
         ["| set | sigma | PSNR (dB) | SSIM | s/MP |", "|---|---|---|---|---|"]
         + [f"| {Path(m['data']).name}{' (gray)' if m.get('gray') else ''} | {r['sigma']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['seconds_per_mp']:.3f} |"
