@@ -99,6 +99,19 @@ def test_shipped_checkpoint_improves_psnr(photo_crops):
     assert min(gains) > 6.0, gains
 
 
+# The shipped denoise-unet on the first 4 images of each set, the shared protocol (`eval denoise --limit 4`), as
+# measured after the fine-tune of #18; the model before it scored 33.79 / 31.14 / 27.97 and 32.74 / 30.45 / 27.27.
+SHIPPED_PSNR = {("CBSD68", False): (33.80, 31.15, 27.98), ("Set12", True): (32.75, 30.45, 27.28)}
+
+
+@pytest.mark.parametrize("data, gray", list(SHIPPED_PSNR), ids=[d for d, _ in SHIPPED_PSNR])
+def test_shipped_checkpoint_keeps_its_measured_psnr(shared_data, data, gray):
+    from imgen.evaluation.denoise import evaluate_denoise
+    report = evaluate_denoise(shared_data / "eval/denoise" / data, (15, 25, 50), gray=gray, limit=4)
+    got = [r["psnr"] for r in report["results"]]
+    assert all(g > want - 0.02 for g, want in zip(got, SHIPPED_PSNR[data, gray])), (got, SHIPPED_PSNR[data, gray])
+
+
 def test_auto_sigma_estimate_is_close(photo_crops):
     clean = photo_crops[1].astype(np.float64)
     for sigma in (10, 25, 50):
