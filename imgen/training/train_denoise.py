@@ -248,19 +248,20 @@ _FROM = "that model's own training:\n"
 
 def _training_lines(budget: str, step: int, a: dict, compute: str) -> list[str]:
     """The card's training lines for a run's arguments (``args.json``): the command and what it sampled."""
-    flags = [f"--{k.replace('_', '-')} {a[k]:g}" for k, default in
-             (("warmup", 500), ("sigma_ends", 0.0), ("gray_fraction", 0.2), ("colour_aug", 0.0))
-             if k in a and a[k] != default]
-    cmd = " ".join(["python -m imgen train denoise --out runs/denoise"] + ([f"--init {a['init']}"] if a.get("init") else [])
-                   + [budget, f"--batch {a.get('batch')} --patch {a.get('patch')} --lr {a.get('lr'):g}"] + flags)
-    sigma = f"sigma ~ U(0, {a.get('sigma_max'):g})"
-    if a.get("sigma_ends"):
+    defaults = vars(parse_args([]))               # the trainer's own defaults, so the card never drifts from them
+    a = {**defaults, **a}
+    flags = [f"--{k.replace('_', '-')} {a[k]:g}" for k in ("warmup", "sigma_ends", "gray_fraction", "colour_aug")
+             if a[k] != defaults[k]]
+    cmd = " ".join(["python -m imgen train denoise --out runs/denoise"] + ([f"--init {a['init']}"] if a["init"] else [])
+                   + [budget, f"--batch {a['batch']} --patch {a['patch']} --lr {a['lr']:g}"] + flags)
+    sigma = f"sigma ~ U(0, {a['sigma_max']:g})"
+    if a["sigma_ends"]:
         sigma += f", {a['sigma_ends']:.0%} of them from its low or high fifth instead"
-    colour = f", colour jitter on {a['colour_aug']:.0%} of colour patches" if a.get("colour_aug") else ""
+    colour = f", colour jitter on {a['colour_aug']:.0%} of colour patches" if a["colour_aug"] else ""
     return [f"- command: `{cmd}`",
-            f"- steps: {step} (batch {a.get('batch')} x {a.get('patch')}^2 patches, "
-            f"{a.get('gray_fraction', 0.2):.0%} gray, {sigma}{colour}; 8 flips/rotations)",
-            f"- loss: L1; Adam lr {a.get('lr'):g} with warm-up and cosine decay; EMA {a.get('ema', 0.999)} (shipped)",
+            f"- steps: {step} (batch {a['batch']} x {a['patch']}^2 patches, "
+            f"{a['gray_fraction']:.0%} gray, {sigma}{colour}; 8 flips/rotations)",
+            f"- loss: L1; Adam lr {a['lr']:g} with warm-up and cosine decay; EMA {a['ema']} (shipped)",
             f"- compute: {compute}"]
 
 
