@@ -249,8 +249,9 @@ def test_sigma_ends_puts_more_noise_levels_near_both_ends():
                        train_denoise.draw_sigmas(5, 75.0, torch.Generator().manual_seed(3), ends=0.0))
 
 
-@pytest.mark.slow
-def test_init_fine_tunes_a_store_model_and_resumes_without_it(fake_data, tmp_path, in_process, capsys):
+@pytest.fixture
+def start_model(tmp_path):
+    """A store (tmp_path/w, the default store meanwhile) holding "start": a tiny denoiser with a card."""
     from imgen.models import build_model
     from imgen.store import Store, export_safetensors, set_default_store
     config = {"widths": [8, 16, 32], "blocks": 1}               # not the trainer's default config
@@ -263,30 +264,73 @@ def test_init_fine_tunes_a_store_model_and_resumes_without_it(fake_data, tmp_pat
     (tmp_path / "w" / "start.md").write_text("# start\n\n## Training\n\n- steps: 777 (the first run)\n\n## Metrics\n\nx\n")
     set_default_store(store)
     try:
-        out = tmp_path / "ft"
-
-        def fine_tune(steps, *extra):
-            args = trainer_args(fake_data, out, steps)
-            del args[args.index("--config"):args.index("--config") + 2]       # the config comes from --init
-            in_process(args + ["--init", "start", "--sigma-ends", "0.5", *extra])
-
-        fine_tune(3, "--lr", "0")
-        assert "starting from start" in capsys.readouterr().out
-        ckpt = load_checkpoint(out / "ckpt.pt")
-        assert json.loads(ckpt["config"])["widths"] == [8, 16, 32]
-        for k, v in start.state_dict().items():          # lr 0: the weights are the started-from model's
-            torch.testing.assert_close(ckpt["model"][k], v, msg=k)
-        train_denoise.export(out, tmp_path / "w", "start")    # the fine-tune replaces the model it started from
-        card = (tmp_path / "w" / "start.md").read_text()
-        assert "--init start --steps 3 --batch 4 --patch 32 --lr 0 --sigma-ends 0.5" in card
-        assert "25% of them from its low or high fifth" not in card and "50% of them from its low or high fifth" in card
-        assert "started from `start`" in card and "  - steps: 777 (the first run)" in card   # the first run's lines kept
-        assert "## Metrics" in card and "\nx\n" not in card                                  # not its other sections
-        train_denoise.export(out, tmp_path / "w", "start")    # exported again: the same card, not one nested deeper
-        assert (tmp_path / "w" / "start.md").read_text() == card
-        set_default_store(None)                          # a resume reads the run, not the store
-        fine_tune(5)
-        assert "resumed from step 3" in capsys.readouterr().out
-        assert load_checkpoint(out / "ckpt.pt")["step"] == 5
+        yield start
     finally:
         set_default_store(None)
+
+
+def fine_tune_args(data: Path, out: Path, steps: int, *extra: str) -> list[str]:
+    args = trainer_args(data, out, steps)
+    del args[args.index("--config"):args.index("--config") + 2]       # the config comes from --init
+    return args + ["--init", "start", "--sigma-ends", "0.5", *extra]
+
+
+@pytest.mark.slow
+def test_init_fine_tunes_a_store_model_and_resumes_without_it(fake_data, tmp_path, in_process, capsys, start_model):
+    from imgen.store import set_default_store
+    start = start_model
+    out = tmp_path / "ft"
+
+    def fine_tune(steps, *extra):
+        in_process(fine_tune_args(fake_data, out, steps, *extra))
+
+    fine_tune(3, "--lr", "0")
+    assert "starting from start" in capsys.readouterr().out
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    assert json.loads(ckpt["config"])["widths"] == [8, 16, 32]
+    for k, v in start.state_dict().items():          # lr 0: the weights are the started-from model's
+        torch.testing.assert_close(ckpt["model"][k], v, msg=k)
+    train_denoise.export(out, tmp_path / "w", "start")    # the fine-tune replaces the model it started from
+    card = (tmp_path / "w" / "start.md").read_text()
+    assert "--init start --steps 3 --batch 4 --patch 32 --lr 0 --sigma-ends 0.5" in card
+    assert "25% of them from its low or high fifth" not in card and "50% of them from its low or high fifth" in card
+    assert "started from `start`" in card and "  - steps: 777 (the first run)" in card   # the first run's lines kept
+    assert "## Metrics" in card and "\nx\n" not in card                                  # not its other sections
+    train_denoise.export(out, tmp_path / "w", "start")    # exported again: the same card, not one nested deeper
+    assert (tmp_path / "w" / "start.md").read_text() == card
+    set_default_store(None)                          # a resume reads the run, not the store
+    fine_tune(5)
+    assert "resumed from step 3" in capsys.readouterr().out
+    assert load_checkpoint(out / "ckpt.pt")["step"] == 5
+
+
+@pytest.mark.slow
+def test_init_can_grow_the_model_and_the_card_says_how(fake_data, tmp_path, in_process, capsys, start_model):
+    out = tmp_path / "grown"
+    in_process(fine_tune_args(fake_data, out, 3, "--lr", "0", "--config", '{"bottom_blocks": 2}'))
+    assert "2 new blocks start as identity" in capsys.readouterr().out
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    assert json.loads(ckpt["config"]) == {**start_model.config.to_dict(), "bottom_blocks": 2}
+    for k, v in start_model.state_dict().items():
+        torch.testing.assert_close(ckpt["model"][k], v, msg=k)
+    assert not ckpt["model"]["bottom.1.conv2.weight"].any() and ckpt["model"]["bottom.1.conv1.weight"].any()
+    train_denoise.export(out, tmp_path / "w", "start")
+    card = (tmp_path / "w" / "start.md").read_text()
+    assert """--init start --config '{"bottom_blocks": 2}' --steps 3""" in card
+    assert 'grown by `{"bottom_blocks": 2}` (the new residual blocks started as the identity)' in card
+
+
+def test_grown_model_computes_what_it_started_from_and_other_changes_are_refused():
+    from imgen.models import build_model
+    torch.manual_seed(0)
+    small = build_model("denoise_unet", {"widths": [8, 16], "blocks": 1})
+    grown = build_model("denoise_unet", {"widths": [8, 16], "blocks": 1, "bottom_blocks": 2})
+    assert train_denoise.load_grown(grown, small.state_dict()) == ["bottom.0", "bottom.1"]
+    x, s = torch.rand(2, 3, 16, 16), torch.tensor([10.0, 50.0])
+    torch.testing.assert_close(grown(x, s), small(x, s))
+    grown(x, s).square().sum().backward()          # the new blocks learn: their last conv has a gradient
+    assert grown.bottom[0].conv2.weight.grad.abs().sum() > 0
+    with pytest.raises(SystemExit, match="unexpected"):      # fewer blocks than the started-from model
+        train_denoise.load_grown(small, grown.state_dict())
+    with pytest.raises(SystemExit, match="size"):            # another width
+        train_denoise.load_grown(build_model("denoise_unet", {"widths": [8, 32], "blocks": 1}), small.state_dict())

@@ -20,6 +20,7 @@ class DenoiseUNetConfig(ModelConfig):
     channels: int = 3                      # image channels (a gray image is fed as 3 equal channels)
     widths: tuple[int, ...] = (32, 64, 128, 256)  # feature width per level; level i runs at 1/2**(i+1) scale
     blocks: int = 2                        # residual blocks per level on each side
+    bottom_blocks: int = 0                 # extra residual blocks at the lowest level (cheap: 1/2**len(widths) scale)
     sigma_scale: float = 255.0             # sigma is divided by this before it enters the net
 
 
@@ -47,6 +48,7 @@ class DenoiseUNet(nn.Module):
         self.enc = nn.ModuleList(nn.Sequential(*[ResBlock(w[i]) for _ in range(config.blocks)]) for i in range(len(w)))
         self.down = nn.ModuleList(nn.Conv2d(w[i], w[i + 1], 2, stride=2) for i in range(len(w) - 1))
         self.up = nn.ModuleList(nn.ConvTranspose2d(w[i + 1], w[i], 2, stride=2) for i in range(len(w) - 1))
+        self.bottom = nn.Sequential(*[ResBlock(w[-1]) for _ in range(config.bottom_blocks)])
         self.dec = nn.ModuleList(nn.Sequential(*[ResBlock(w[i]) for _ in range(config.blocks)]) for i in range(len(w) - 1))
         self.tail = nn.Conv2d(w[0], 4 * c, 3, padding=1)
 
@@ -64,6 +66,7 @@ class DenoiseUNet(nn.Module):
             if i < len(self.down):
                 skips.append(f)
                 f = F.relu(self.down[i](f), inplace=True)
+        f = self.bottom(f)
         for i in reversed(range(len(self.up))):
             f = self.up[i](f) + skips[i]
             f = self.dec[i](f)

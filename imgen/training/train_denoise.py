@@ -53,7 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--colour-aug", type=float, default=0.0, help="chance that a colour patch gets a random "
                    "saturation (x0.5-1.6), channel mix and gamma before the noise (0 = off, as the shipped run)")
     p.add_argument("--init", default=None, help="start from this store model's weights (e.g. denoise-unet) with a "
-                   "fresh optimizer and schedule: a fine-tune; ignored when resuming")
+                   "fresh optimizer and schedule: a fine-tune; ignored when resuming. With --config '{\"bottom_blocks\": 2}' "
+                   "the model grows: the new residual blocks start as the identity")
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--config", type=json.loads, default={}, help='model config overrides as JSON, e.g. \'{"widths": [16, 32, 64, 128]}\'')
     p.add_argument("--device", default=None)
@@ -115,6 +116,27 @@ def validate(model, val: torch.Tensor, device) -> dict:
     return out
 
 
+def load_grown(model: torch.nn.Module, state: dict) -> list[str]:
+    """Load a started-from model's weights into ``model``, which may have more residual blocks (a larger
+    ``bottom_blocks`` or ``blocks``). Each new block starts as the identity (its last conv zeroed), so the grown
+    model computes exactly what the started-from one did. Returns the new blocks' names."""
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:   # a layer of another size
+        raise SystemExit(f"--init: the model's layers differ beyond added residual blocks ({e})") from None
+    blocks = sorted({k.rsplit(".", 2)[0] for k in missing})
+    strays = [k for k in missing if not k.rsplit(".", 1)[0].endswith((".conv1", ".conv2"))]
+    if unexpected or strays:
+        raise SystemExit(f"--init: the model's layers differ beyond added residual blocks "
+                         f"(missing {strays}, unexpected {list(unexpected)}); change only blocks/bottom_blocks")
+    with torch.no_grad():
+        for b in blocks:
+            conv2 = model.get_submodule(b).conv2
+            conv2.weight.zero_()
+            conv2.bias.zero_()
+    return blocks
+
+
 def main(argv=None):
     args = parse_args(argv)
     dev = setup_distributed(pick_device(args.device))
@@ -134,12 +156,13 @@ def main(argv=None):
         from .. import store
         start = store.load(args.init)  # a fine-tune keeps the started-from model's config
     config = (json.loads(ckpt["config"]) if ckpt is not None and "config" in ckpt
-              else start.config.to_dict() if start is not None else args.config)
+              else {**start.config.to_dict(), **args.config} if start is not None else args.config)
     model = build_model("denoise_unet", config).to(dev.device)
     if start is not None:
-        model.load_state_dict(start.state_dict())
+        grown = load_grown(model, start.state_dict())
         if dev.is_main:
-            print(f"starting from {args.init} ({json.dumps(config)})")
+            print(f"starting from {args.init} ({json.dumps(config)})"
+                  + (f"; {len(grown)} new blocks start as identity" if grown else ""))
     val = validation_set(val_paths, multiple=model.multiple)
     ema = EMA(model, args.ema)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.99))
@@ -252,8 +275,9 @@ def _training_lines(budget: str, step: int, a: dict, compute: str) -> list[str]:
     a = {**defaults, **a}
     flags = [f"--{k.replace('_', '-')} {a[k]:g}" for k in ("warmup", "sigma_ends", "gray_fraction", "colour_aug")
              if a[k] != defaults[k]]
+    config = [f"--config '{json.dumps(a['config'])}'"] if a.get("config") else []
     cmd = " ".join(["python -m imgen train denoise --out runs/denoise"] + ([f"--init {a['init']}"] if a["init"] else [])
-                   + [budget, f"--batch {a['batch']} --patch {a['patch']} --lr {a['lr']:g}"] + flags)
+                   + config + [budget, f"--batch {a['batch']} --patch {a['patch']} --lr {a['lr']:g}"] + flags)
     sigma = f"sigma ~ U(0, {a['sigma_max']:g})"
     if a["sigma_ends"]:
         sigma += f", {a['sigma_ends']:.0%} of them from its low or high fifth instead"
@@ -279,7 +303,9 @@ def export(run_dir: Path, weights_dir: Path | None = None, name: str = NAME, met
         before = card_section(args["init"], "Training", weights_dir)
         while before.split("\n", 1)[0] == training.split("\n", 1)[0] and _FROM in before:  # this run, exported before
             before = textwrap.dedent(before.split(_FROM, 1)[1])
-        training += (f"\n- started from `{args['init']}` (its weights and config; a new optimizer and schedule)"
+        grown = (f", grown by `{json.dumps(args['config'])}` (the new residual blocks started as the identity)"
+                 if args.get("config") else "")
+        training += (f"\n- started from `{args['init']}` (its weights and config{grown}; a new optimizer and schedule)"
                      + ("; " + _FROM + "\n".join("  " + line for line in before.splitlines()) if before else ""))
     metrics_md = "Not evaluated yet." if not metrics else "\n".join(
         ["| set | sigma | PSNR (dB) | SSIM | s/MP |", "|---|---|---|---|---|"]
