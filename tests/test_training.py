@@ -317,7 +317,7 @@ def test_init_can_grow_the_model_and_the_card_says_how(fake_data, tmp_path, in_p
     train_denoise.export(out, tmp_path / "w", "start")
     card = (tmp_path / "w" / "start.md").read_text()
     assert """--init start --config '{"bottom_blocks": 2}' --steps 3""" in card
-    assert 'grown by `{"bottom_blocks": 2}` (the new residual blocks started as the identity)' in card
+    assert 'grown by `{"bottom_blocks": 2}` with its new residual blocks starting as the identity;' in card
 
 
 def test_grown_model_computes_what_it_started_from_and_other_changes_are_refused():

@@ -303,7 +303,7 @@ def export(run_dir: Path, weights_dir: Path | None = None, name: str = NAME, met
         before = card_section(args["init"], "Training", weights_dir)
         while before.split("\n", 1)[0] == training.split("\n", 1)[0] and _FROM in before:  # this run, exported before
             before = textwrap.dedent(before.split(_FROM, 1)[1])
-        grown = (f", grown by `{json.dumps(args['config'])}` (the new residual blocks started as the identity)"
+        grown = (f", grown by `{json.dumps(args['config'])}` with its new residual blocks starting as the identity"
                  if args.get("config") else "")
         training += (f"\n- started from `{args['init']}` (its weights and config{grown}; a new optimizer and schedule)"
                      + ("; " + _FROM + "\n".join("  " + line for line in before.splitlines()) if before else ""))
