@@ -275,7 +275,7 @@ def _training_lines(budget: str, step: int, a: dict, compute: str) -> list[str]:
     a = {**defaults, **a}
     flags = [f"--{k.replace('_', '-')} {a[k]:g}" for k in ("warmup", "sigma_ends", "gray_fraction", "colour_aug")
              if a[k] != defaults[k]]
-    config = [f"--config '{json.dumps(a['config'])}'"] if a.get("config") else []
+    config = [f"--config '{json.dumps(a['config'])}'"] if a["config"] else []
     cmd = " ".join(["python -m imgen train denoise --out runs/denoise"] + ([f"--init {a['init']}"] if a["init"] else [])
                    + config + [budget, f"--batch {a['batch']} --patch {a['patch']} --lr {a['lr']:g}"] + flags)
     sigma = f"sigma ~ U(0, {a['sigma_max']:g})"
