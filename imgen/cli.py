@@ -265,6 +265,14 @@ def cmd_eval(args) -> int:
                                       masks=args.masks)
         except StoreError as e:
             raise SystemExit(f"eval inpaint: {e}") from None
+    elif args.task == "inpaint-tint":
+        from .evaluation.tint import evaluate_tint, format_table
+        from .store import StoreError
+        from .tasks.inpaint import DEFAULT_MODEL
+        try:
+            report = evaluate_tint(args.model or DEFAULT_MODEL, n=args.n, device=args.device)
+        except StoreError as e:
+            raise SystemExit(f"eval inpaint-tint: {e}") from None
     elif args.task == "gan":
         return eval_gan(args)
     elif args.task == "projection":
@@ -502,9 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("inputs", nargs="+", help="IMAGE MASK, or (with --masks) image files and/or folders")
     s.add_argument("--masks", default=None, help="batch: a mask file for all images, or a folder of per-image masks")
     s.add_argument("-o", "--output", required=True, help="output file (single) or folder (batch; PNG, same names)")
-    s.add_argument("--model", default="net-patchmatch",
-                   help="net-patchmatch (default: the network's structure + the photo's own texture), inpaint-net "
-                        "(the network alone), or classical: patchmatch, telea, ns")
+    s.add_argument("--model", default="context-fill",
+                   help="context-fill (default: removes objects; PatchMatch completion from the surroundings, colour "
+                        "from the boundary), pypatchmatch (the library alone), net-patchmatch (a network's layout + "
+                        "the photo's texture), inpaint-net (the network alone), or classical: patchmatch, telea, ns")
     s.add_argument("--grow", type=int, default=0, help="grow (>0) or shrink (<0) the mask by N px")
     s.add_argument("--feather", type=float, default=0, help="blend the fill into its surroundings over N px")
     s.add_argument("--invert", action="store_true", help="fill what is black in the mask instead")
@@ -589,15 +598,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = task_parser("inpaint", "PSNR/SSIM and texture in the holes of an image + mask set",
                     data="folder with images/ and masks/ (e.g. ../shared/data/eval/inpaint/places2_512_freeform)")
-    t.add_argument("--model", default=None, help="net-patchmatch (default), inpaint-net, patchmatch, telea, ns; "
+    t.add_argument("--model", default=None, help="context-fill (default), pypatchmatch, net-patchmatch, inpaint-net, "
+                                                 "patchmatch, telea, ns; "
                                                  "truth-blur:SIGMA scores the ground truth blurred by SIGMA px in "
                                                  "the hole (a yardstick)")
     t.add_argument("--mode", choices=["crop", "resize"], default="resize",
                    help="how the model is run (default resize: the whole image, at most --max-side px)")
     t.add_argument("--masks", choices=["objects"], default=None,
-                   help="replace the folder's masks/ by the object-mask development set (one silhouette per photo, "
-                        "5-25 %% of the area, fixed seed)")
+                   help="replace the folder's masks/ by the object-mask set (one silhouette per photo: people, "
+                        "animals, birds, poles and signs, boards and cars; 5-30 %% of the area, a third cut by the "
+                        "border; fixed seed); DATA may then be any folder of photos")
     t.add_argument("--max-side", type=int, default=INPAINT_SIDE, help=f"processing size (default {INPAINT_SIDE})")
+
+    t = task_parser("inpaint-tint", "colour shift of fills on smooth skies (synthetic, the truth known): CIE ΔE")
+    t.add_argument("--model", default=None, help="an inpainting method (default context-fill)")
+    t.add_argument("--n", type=int, default=24, help="how many skies (default 24; fixed seed)")
 
     t = task_parser("stylize", "distance of the results to the paintings, and structure kept",
                     data="photos never trained on (e.g. ../shared/data/eval/denoise/CBSD68)")

@@ -465,8 +465,11 @@ def test_tab_handler_and_examples(monkeypatch, tmp_path):
     *_, report = inpaint_tab.inpaint(value, None, 4, 3, False, next(iter(inpaint_tab.PROCESSING)), 512, None)
     assert report.startswith(f"**{next(iter(choices))}**: ")
     assert choices["PatchMatch: copy the photo's own patches (classical)"] == "patchmatch"
-    if "Trained network alone (inpaint-net)" in choices:   # the default comes first: the network + the photo's texture
-        assert next(iter(choices.values())) == "net-patchmatch"
+    # the measured order: the default (from the surroundings) first, the library it builds on next, then the
+    # network ones, then the classical ones
+    assert list(choices.values())[:2] == ["context-fill", "pypatchmatch"]
+    if "Trained network alone (inpaint-net)" in choices:
+        assert list(choices.values())[2:4] == ["net-patchmatch", "inpaint-net"]
     (_, after), _, _, report = inpaint_tab.inpaint(value, None, 4, 3, False, next(iter(inpaint_tab.PROCESSING)), 512,
                                                    "PatchMatch: copy the photo's own patches (classical)")
     assert report.startswith("**PatchMatch") and "PatchMatch exemplar copy" in report and " s**" in report

@@ -7,9 +7,12 @@ over the hole pixels only, and both by hole-ratio bins (0-10 %, ..., 40-50 %, >5
 a warm-up call (model load, ONNX export). OpenCV Telea (r = 5) gives 22.77 dB / 0.822 on
 ``places2_512_freeform``, which checks the protocol.
 
-Texture inside the hole: ``grad_ratio`` and ``texture_swd`` (see :mod:`imgen.evaluation.texture`). With
-``masks="objects"`` the folder's own masks are replaced by the object-mask development set (one silhouette per
-photo at 5-25 % of the area, seed fixed: :func:`imgen.datasets.masks.object_dev_mask`).
+Texture inside the hole: ``grad_ratio`` and ``texture_swd`` (see :mod:`imgen.evaluation.texture`) against the
+truth, and for object removal, where the truth in the hole is the object itself, ``ring_grad_ratio`` and
+``ring_swd``: the fill against the same result's own surroundings (:class:`imgen.evaluation.texture.RingStats`).
+With ``masks="objects"`` the folder's own masks are replaced by the object-mask set (one silhouette per photo at
+5-30 % of the area, a third cut by the border, seed fixed: :func:`imgen.datasets.masks.object_dev_mask`); then
+the folder may also be a plain folder of photos. The tint of fills on smooth skies: :mod:`imgen.evaluation.tint`.
 
 Also: speed against the FFDNet reference at 512 x 512 (interleaved, one process) and the 12 MP timing.
 """
@@ -32,7 +35,7 @@ from ..tasks.inpaint import get_inpainter, inpaint_image, load_mask
 from ..datasets.folders import IMAGE_SUFFIXES
 from ..datasets.masks import object_dev_mask
 from ..metrics.fidelity import psnr, ssim
-from .texture import TextureStats
+from .texture import RingStats, TextureStats
 
 MASK_SETS = ("objects",)
 
@@ -63,9 +66,9 @@ def eval_items(data: str | Path, masks: str | None = None) -> list[tuple[Path, A
         return pairs(data)
     if masks not in MASK_SETS:
         raise SystemExit(f"unknown mask set {masks!r}; choose from {', '.join(MASK_SETS)} (or none: the folder's masks/)")
-    folder = Path(data) / "images"
+    folder = Path(data) / "images" if (Path(data) / "images").is_dir() else Path(data)
     if not folder.is_dir():
-        raise SystemExit(f"{data} needs an images/ folder")
+        raise SystemExit(f"{data} needs an images/ folder, or photos in it")
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     out = []
     for k, p in enumerate(images):
@@ -106,10 +109,11 @@ class BlurredTruth:
         return cv2.GaussianBlur(np.asarray(arr, np.float32), (0, 0), self.sigma)
 
 
-def evaluate_inpaint(data: str | Path, model: Any = "net-patchmatch", limit: int | None = None, mode: str = "resize",
+def evaluate_inpaint(data: str | Path, model: Any = "context-fill", limit: int | None = None, mode: str = "resize",
                      max_side: int = 512, device: str | None = None, progress: bool = True,
                      name: str | None = None, masks: str | None = None) -> dict:
-    """``model``: a name ("net-patchmatch", "inpaint-net", "patchmatch", "telea", "ns"), a module or inpainter,
+    """``model``: a name ("context-fill", "pypatchmatch", "net-patchmatch", "inpaint-net", "patchmatch", "telea",
+    "ns"), a module or inpainter,
     or "truth-blur:SIGMA" (see :class:`BlurredTruth`). ``masks``: None (the folder's masks/) or "objects" (the object-mask set)."""
     items = eval_items(data, masks)[: limit or None]
     inpainter = BlurredTruth.parse(model) or get_inpainter(model, device)
@@ -118,7 +122,7 @@ def evaluate_inpaint(data: str | Path, model: Any = "net-patchmatch", limit: int
     img0 = load_image(items[0][0], mode="RGB")
     inpaint_image(img0, items[0][1], model=inpainter, mode=mode, max_side=max_side)
     rows = []
-    texture = TextureStats()
+    texture, around = TextureStats(), RingStats()
     it = items
     if progress:
         from tqdm import tqdm
@@ -136,6 +140,7 @@ def evaluate_inpaint(data: str | Path, model: Any = "net-patchmatch", limit: int
         if not np.array_equal(out[~hole], ref[~hole]):
             raise RuntimeError(f"{img_path.name}: pixels outside the hole changed")
         grad = texture.add(ref, out, hole)
+        around.add(out, hole)
         rows.append({"image": img_path.name, "hole_ratio": round(float(hole.mean()), 4),
                      "psnr": psnr(ref, out), "ssim": ssim(ref, out),
                      "psnr_hole": psnr(ref[hole], out[hole]) if hole.any() else float("inf"),
@@ -149,6 +154,8 @@ def evaluate_inpaint(data: str | Path, model: Any = "net-patchmatch", limit: int
     finite_hole = [r["psnr_hole"] for r in rows if np.isfinite(r["psnr_hole"])]
     swd, swd_levels = texture.swd()
     grad_ratio = texture.grad_ratio()
+    ring_swd, ring_levels = around.swd()
+    ring_grad = around.grad_ratio()
     return {"task": "inpaint", "model": name, "data": str(data), "masks": masks or "masks/", "mode": mode,
             "max_side": max_side,
             "backend": getattr(inpainter, "backend", ""),
@@ -158,6 +165,9 @@ def evaluate_inpaint(data: str | Path, model: Any = "net-patchmatch", limit: int
             "grad_ratio": None if grad_ratio is None else round(grad_ratio, 4),
             "texture_swd": None if swd is None else round(swd, 1),
             "texture_swd_levels": [None if v is None else round(v, 1) for v in swd_levels],
+            "ring_grad_ratio": None if ring_grad is None else round(ring_grad, 4),
+            "ring_swd": None if ring_swd is None else round(ring_swd, 1),
+            "ring_swd_levels": [None if v is None else round(v, 1) for v in ring_levels],
             "hole_share": round(float(np.mean([r["hole_ratio"] for r in rows])), 4),
             "seconds_per_image": round(float(np.mean([r["seconds"] for r in rows])), 4),
             "n": len(rows), "bins": bins,
@@ -179,6 +189,12 @@ def format_table(report: dict) -> str:
     lines.append(f"texture in the holes ({report.get('hole_share', 0):.1%} of the area): gradient ratio "
                  f"{'–' if g is None else format(g, '.3f')}, texture SWD {'–' if t is None else format(t, '.0f')} "
                  f"(levels {levels})")
+    rg, rs = report.get("ring_grad_ratio"), report.get("ring_swd")
+    if rs is not None or rg is not None:
+        rlevels = " / ".join("–" if v is None else f"{v:.0f}" for v in report.get("ring_swd_levels", []))
+        lines.append(f"the fill against its own surroundings (object removal): ring gradient ratio "
+                     f"{'–' if rg is None else format(rg, '.3f')}, ring texture SWD {'–' if rs is None else format(rs, '.1f')} "
+                     f"(levels {rlevels})")
     return "\n".join(lines)
 
 
@@ -277,7 +293,8 @@ def speed_vs_ffdnet(size: int = 512, repeats: int = 5, config: dict | None = Non
             "ratio_eager_vs_ffdnet_eager": round(med["ours_eager"] / med["ffdnet_eager"], 3)}
 
 
-def method_timing(size: int = 512, models: tuple = ("net-patchmatch", "inpaint-net", "patchmatch", "telea"),
+def method_timing(size: int = 512, models: tuple = ("context-fill", "pypatchmatch", "net-patchmatch", "inpaint-net",
+                                                   "patchmatch", "telea"),
                   repeats: int = 5, hole_share: float = 0.33) -> dict:
     """Each method end to end (``inpaint_image``, mask preparation and paste-back included) on a size x size
     textured, photo-like image with a free-form mask of about ``hole_share`` (LaMa strokes, seed 0): medians of

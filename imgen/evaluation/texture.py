@@ -81,8 +81,9 @@ def patches_at(level: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int = PA
     return pad[ys[:, None] + dy.ravel()[None], xs[:, None] + dx.ravel()[None]].reshape(len(ys), -1)
 
 
-class TextureStats:
-    """Accumulates the two measures over a set of (photo, result, hole) triples."""
+class PatchSets:
+    """Two pooled sets of 7x7 patches per Laplacian level (a result's, and what it is compared with) and their
+    sliced Wasserstein distance: the shared part of :class:`TextureStats` and :class:`RingStats`."""
 
     def __init__(self, patches_per_image: int = PATCHES_PER_IMAGE, seed: int = SEED):
         self.per_image = patches_per_image
@@ -90,26 +91,6 @@ class TextureStats:
         self.ratios: list[float] = []
         self.desc: list[tuple[list, list]] = [([], []) for _ in range(LEVELS)]
         self.channels = 3
-
-    def add(self, reference: np.ndarray, result: np.ndarray, hole: np.ndarray) -> float | None:
-        """Adds one image; returns its own gradient ratio (None when the eroded hole is empty or flat)."""
-        hole = np.asarray(hole, bool)
-        inner = eroded(hole)
-        gr, gp = gradient_energy(result, inner), gradient_energy(reference, inner)
-        if gp > 0:
-            self.ratios.append(gr / gp)
-        ref_pyr, res_pyr = laplacian_pyramid(reference), laplacian_pyramid(result)
-        self.channels = ref_pyr[0].shape[2]
-        for k, m in enumerate(_level_masks(hole)):
-            ys, xs = np.nonzero(m)
-            if not len(ys):
-                continue
-            if len(ys) > self.per_image:
-                pick = self.rng.choice(len(ys), self.per_image, replace=False)
-                ys, xs = ys[pick], xs[pick]
-            self.desc[k][0].append(patches_at(res_pyr[k], ys, xs))
-            self.desc[k][1].append(patches_at(ref_pyr[k], ys, xs))
-        return gr / gp if gp > 0 else None
 
     def grad_ratio(self) -> float | None:
         """The mean of the per-image ratios (images whose eroded hole is empty or flat are left out)."""
@@ -131,3 +112,86 @@ class TextureStats:
         levels = self.swd_levels()
         vals = [v for v in levels if v is not None]
         return (float(np.mean(vals)) if vals else None), levels
+
+
+class TextureStats(PatchSets):
+    """Accumulates the two measures over a set of (photo, result, hole) triples."""
+
+    def add(self, reference: np.ndarray, result: np.ndarray, hole: np.ndarray) -> float | None:
+        """Adds one image; returns its own gradient ratio (None when the eroded hole is empty or flat)."""
+        hole = np.asarray(hole, bool)
+        inner = eroded(hole)
+        gr, gp = gradient_energy(result, inner), gradient_energy(reference, inner)
+        if gp > 0:
+            self.ratios.append(gr / gp)
+        ref_pyr, res_pyr = laplacian_pyramid(reference), laplacian_pyramid(result)
+        self.channels = ref_pyr[0].shape[2]
+        for k, m in enumerate(_level_masks(hole)):
+            ys, xs = np.nonzero(m)
+            if not len(ys):
+                continue
+            if len(ys) > self.per_image:
+                pick = self.rng.choice(len(ys), self.per_image, replace=False)
+                ys, xs = ys[pick], xs[pick]
+            self.desc[k][0].append(patches_at(res_pyr[k], ys, xs))
+            self.desc[k][1].append(patches_at(ref_pyr[k], ys, xs))
+        return gr / gp if gp > 0 else None
+
+
+# ------------------------------------------------------------------------------- object removal: the ring
+RING_GAP = 3                   # px between the hole and its ring (the hole dilated by this is left out)
+RING_MIN, RING_MAX = 16, 64    # px; the ring's width is clamp(sqrt(hole area) / 2, RING_MIN, RING_MAX)
+
+
+def _dilated(hole: np.ndarray, px: int) -> np.ndarray:
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+    return cv2.dilate(np.asarray(hole, np.uint8), k, borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+
+
+def ring_width(hole: np.ndarray) -> int:
+    """clamp(sqrt(area) / 2, 16, 64) px."""
+    return int(np.clip(np.sqrt(float(np.count_nonzero(hole))) / 2.0, RING_MIN, RING_MAX))
+
+
+def ring(hole: np.ndarray) -> np.ndarray:
+    """The known surroundings a fill is compared with: the hole dilated by :func:`ring_width` px, less the hole
+    dilated by ``RING_GAP`` px (the pixels right at the edge, where a mask may leave a soft object edge)."""
+    hole = np.asarray(hole, bool)
+    return _dilated(hole, ring_width(hole)) & ~_dilated(hole, RING_GAP)
+
+
+def _mean_gradient(image: np.ndarray, region: np.ndarray) -> float:
+    n = int(np.count_nonzero(region))
+    return gradient_energy(image, region) / n if n else 0.0
+
+
+class RingStats(PatchSets):
+    """Object removal, where the truth in the hole is the object itself: the fill against the same result's own
+    surroundings (:func:`ring`), pooled over a set.
+
+    - ``grad_ratio()``: the mean over images of mean |Sobel| in the hole eroded by 3 px over the same in the ring
+      (1.0 = as much detail as the surroundings; a blur is far below).
+    - ``swd()``: the multi-scale texture SWD of :class:`TextureStats` (7x7 patches, 3 Laplacian levels, x10^3)
+      between patches of the eroded hole and patches of the ring, the same number from each per image and level.
+    """
+
+    def add(self, result: np.ndarray, hole: np.ndarray) -> float | None:
+        """Adds one result; returns its gradient ratio (None when the eroded hole is empty or the ring flat)."""
+        hole = np.asarray(hole, bool)
+        inner, around = eroded(hole), ring(hole)
+        g_in, g_ring = _mean_gradient(result, inner), _mean_gradient(result, around)
+        ratio = g_in / g_ring if inner.any() and g_ring > 0 else None
+        if ratio is not None:
+            self.ratios.append(ratio)
+        pyr = laplacian_pyramid(result)
+        self.channels = pyr[0].shape[2]
+        for k, (mi, mr) in enumerate(zip(_level_masks(inner), _level_masks(around))):
+            (iy, ix), (ry, rx) = np.nonzero(mi), np.nonzero(mr)
+            n = min(self.per_image, len(iy), len(ry))
+            if n == 0:
+                continue
+            a = self.rng.choice(len(iy), n, replace=False)
+            b = self.rng.choice(len(ry), n, replace=False)
+            self.desc[k][0].append(patches_at(pyr[k], iy[a], ix[a]))
+            self.desc[k][1].append(patches_at(pyr[k], ry[b], rx[b]))
+        return ratio

@@ -13,7 +13,11 @@ Either way only pixels with a blend weight > 0 (the hole, plus ``feather`` px ar
 are bit-identical to the input. Every method's prediction outside the hole is the photo itself; the feather
 fades the fill's colour step at the hole's edge out into the surroundings (the photo's own detail is kept). Alpha is kept exactly; gray images stay gray. Methods:
 
-- "net-patchmatch" (default): the trained network decides layout and colour, the photo's own texture is laid on
+- "context-fill" (default): the object is rebuilt from its surroundings: PatchMatch completion with EM voting
+  (the `pypatchmatch` library's compiled core) from sources near the hole, the coarse colour from the hole's
+  boundary, and smooth surroundings (skies) carried on smoothly (:mod:`imgen.tasks.context_fill`);
+- "pypatchmatch": the library's fill alone (7x7 patches, sources anywhere), for comparison;
+- "net-patchmatch": the trained network decides layout and colour, the photo's own texture is laid on
   top (a PatchMatch field from the hole to the known pixels, guided by the network's fill; detail copied at
   the crop's full resolution in crop mode; :mod:`imgen.tasks.patchmatch`);
 - "inpaint-net": the trained network alone (through ONNX Runtime on CPU);
@@ -35,10 +39,13 @@ from ..cancel import checkpoint
 from ..image_io import fit_max_side, join_alpha, open_image, split_alpha, to_uint8
 from ..runtime import ModelRunner, RunnerCache
 from .numbers import finite_number
+from .context_fill import ContextFill, LibraryPatchMatch, patchmatch_available
 from .patchmatch import exemplar_fill
 
 NETWORK = "inpaint-net"
-DEFAULT_MODEL = "net-patchmatch"
+DEFAULT_MODEL = "context-fill"
+FROM_THE_PHOTO = {"context-fill": ContextFill, "pypatchmatch": LibraryPatchMatch}   # no network needed
+FROM_THE_PHOTO_READY = patchmatch_available()   # the library's compiled core loads on this machine
 CLASSICAL = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 TEXTURED = {"net-patchmatch": (NETWORK, "detail"), "patchmatch": ("telea", "copy")}   # name: (guide, output)
 TEXTURE_MAX_SIDE = 2048              # crop mode: texture at the crop's full resolution up to this size
@@ -49,6 +56,8 @@ MIN_CONTEXT = 64                     # px of context at least on each side of a 
 CONTEXT = 1.0                        # ... or this times the region's box size, whichever is larger
 MAX_REGIONS = 48                     # more separate regions than this: one crop around all of them
 MAX_FEATHER = 256                    # px; the app's slider goes to 32
+DEFAULT_GROW, DEFAULT_FEATHER = 4, 3  # px: the app's defaults; together they cover an object's soft edge of up to
+                                      # 3 px just outside a mask drawn at its hard edge (no ghost comes back)
 MIN_NETWORK_SIDE = 32                # px; thinner inputs are padded for the network (reflection padding inside it)
 
 Progress = Callable[[int, int], None]
@@ -236,10 +245,15 @@ _INPAINTERS = RunnerCache(NetworkInpainter, "inpainting model")
 
 
 def get_inpainter(model: Any = DEFAULT_MODEL, device: str | None = None):
-    """A callable ``(array, bool hole) -> float array`` for a model name ("net-patchmatch", "inpaint-net",
-    "patchmatch", "telea", "ns"), a loaded ``nn.Module``, or an inpainter object (returned as it is)."""
+    """A callable ``(array, bool hole) -> float array`` for a model name ("context-fill", "pypatchmatch",
+    "net-patchmatch", "inpaint-net", "patchmatch", "telea", "ns"), a loaded ``nn.Module``, or an inpainter object (returned as it is)."""
     if isinstance(model, str) and model.lower() in CLASSICAL:
         return ClassicalInpainter(model.lower())
+    if isinstance(model, str) and model.lower() in FROM_THE_PHOTO:
+        if not FROM_THE_PHOTO_READY:
+            raise ValueError(f"{model} needs the pypatchmatch library (pip install pypatchmatch), which is not "
+                             "available here; choose net-patchmatch, patchmatch or telea instead.")
+        return FROM_THE_PHOTO[model.lower()]()
     if isinstance(model, str) and model.lower() in TEXTURED:
         guide, output = TEXTURED[model.lower()]
         return TextureInpainter(get_inpainter(guide, device), output, model.lower())
@@ -362,7 +376,7 @@ def inpaint_image(image, mask, model: Any = DEFAULT_MODEL, mode: str = "crop", m
                   grow: int = 0, feather: float = 0, invert: bool = False, progress: Progress | None = None,
                   device: str | None = None) -> InpaintResult:
     """Fill the hole of ``image`` (path, bytes, PIL or array) given by ``mask``: one mask (white = hole: path,
-    bytes, PIL, array, bool array) or a list of them, merged (:func:`merge_masks`). ``model``: "net-patchmatch" (default), "inpaint-net",
+    bytes, PIL, array, bool array) or a list of them, merged (:func:`merge_masks`). ``model``: "context-fill" (default), "pypatchmatch", "net-patchmatch", "inpaint-net",
     "patchmatch", "telea", "ns", a module or inpainter.
 
     Only pixels whose blend weight is > 0 change; the rest are bit-identical to the input.

@@ -15,22 +15,31 @@ from .editor import make_example_masks, mask_from_editor
 from .common import (ImageUpload, MaskEditor, NumberSlider, UserError, chosen, gpu, progress_callback, sample_image,
                      save_png, took, user_errors)
 
-TEXTURE_LABEL = "Network + the photo's own texture (PatchMatch)"
+# the menu, in the order measured (README, "Inpaint": object removal and free-form holes, tint on skies)
+DEFAULT_LABEL = "Remove an object: fill from its surroundings"
+LIBRARY_LABEL = "PatchMatch library (pypatchmatch) alone"
+TEXTURE_LABEL = "Network layout + the photo's own texture"
 CLASSICAL_LABELS = {"PatchMatch: copy the photo's own patches (classical)": "patchmatch",
                     "OpenCV Telea (classical)": "telea", "OpenCV Navier–Stokes (classical)": "ns"}
+METHOD_HINT = ("Keep the default to make something vanish: it rebuilds the area from what surrounds it and keeps "
+               "the colours. The others are there to compare; the network ones are softer.")
 PROCESSING = {"Only the masked area at full resolution": "crop", "Whole image resized to ≤ max side": "resize"}
 
 
 def model_choices() -> dict[str, str]:
-    """Dropdown label -> model name: the network with the photo's texture on top (the default) and the trained
-    networks registered for "inpaint" alone, when there are any; then PatchMatch and OpenCV."""
+    """Dropdown label -> model name: the default (from the photo's surroundings) and the library it builds on,
+    then the trained networks registered for "inpaint" (with the photo's texture on top, and alone), when there
+    are any; then the classical methods."""
     out: dict[str, str] = {}
+    if task.FROM_THE_PHOTO_READY:
+        out[DEFAULT_LABEL] = task.DEFAULT_MODEL
+        out[LIBRARY_LABEL] = "pypatchmatch"
     try:
         entries = default_store().entries_for_task("inpaint")
     except StoreError:
         entries = []
     if any(e.name == task.NETWORK for e in entries):
-        out[TEXTURE_LABEL] = task.DEFAULT_MODEL
+        out[TEXTURE_LABEL] = "net-patchmatch"
     for e in entries:
         out[f"Trained network alone ({e.name})"] = e.name
     out.update(CLASSICAL_LABELS)
@@ -51,7 +60,8 @@ def _photo(background: np.ndarray) -> Image.Image:
 
 @gpu
 @user_errors
-def inpaint(editor, mask_file=None, grow: float = 4, feather: float = 3, invert: bool = False,
+def inpaint(editor, mask_file=None, grow: float = task.DEFAULT_GROW, feather: float = task.DEFAULT_FEATHER,
+            invert: bool = False,
             processing: str = next(iter(PROCESSING)), max_side: float = 512, model: str | None = None,
             progress=gr.Progress()):
     """Returns ((before, after) paths for the slider, after path for download, the mask used, a Markdown report)."""
@@ -82,7 +92,8 @@ def inpaint(editor, mask_file=None, grow: float = 4, feather: float = 3, invert:
     return (before, after), after, used, "\n\n".join(lines)
 
 
-def inpaint_example(editor, grow: float = 4, feather: float = 3, invert: bool = False,
+def inpaint_example(editor, grow: float = task.DEFAULT_GROW, feather: float = task.DEFAULT_FEATHER,
+                    invert: bool = False,
                     processing: str = next(iter(PROCESSING)), max_side: float = 512, model: str | None = None,
                     progress=gr.Progress()):
     """An example row: the inputs of :func:`inpaint` but the mask file (no example has one; Gradio drops a column
@@ -113,8 +124,8 @@ def example_values(model_label: str) -> list[list]:
     rows = []
     for name in EXAMPLE_SHAPES:
         photo, layer = made[name]
-        feather = 0 if name == "chelsea" else 3
-        rows.append([{"background": photo, "layers": [layer], "composite": None}, 4, feather, False,
+        feather = 0 if name == "chelsea" else task.DEFAULT_FEATHER
+        rows.append([{"background": photo, "layers": [layer], "composite": None}, task.DEFAULT_GROW, feather, False,
                      next(iter(PROCESSING)), 512, model_label])
     return rows
 
@@ -131,15 +142,14 @@ def build() -> None:
             run = gr.Button("Fill the painted area", variant="primary", elem_id="inpaint-run")
             with gr.Accordion("More options: method, mask, edges, size", open=False, elem_id="inpaint-options"):
                 model = gr.Dropdown(list(choices), value=next(iter(choices)), label="Method",
-                                    info="Default: the network lays out the fill and the photo's own texture goes "
-                                         "on top. The others are faster or simpler.",
+                                    info=METHOD_HINT,
                                     elem_id="inpaint-model")
                 mask_file = ImageUpload(label="Or upload a mask (white = fill; optional)",
                                         sources=["upload", "clipboard"], height=160)
                 with gr.Row():
-                    grow = NumberSlider(-16, 48, value=4, step=1, label="Cover more around the painting, px",
+                    grow = NumberSlider(-16, 48, value=task.DEFAULT_GROW, step=1, label="Cover more around the painting, px",
                                         info="Negative values cover less.")
-                    feather = NumberSlider(0, 32, value=3, step=1, label="Soften the edge, px",
+                    feather = NumberSlider(0, 32, value=task.DEFAULT_FEATHER, step=1, label="Soften the edge, px",
                                            info="Fades the fill into its surroundings over this width (feather).")
                 invert = gr.Checkbox(False, label="Fill everything that is NOT painted")
                 processing = gr.Radio(list(PROCESSING), value=next(iter(PROCESSING)), label="Processing",
