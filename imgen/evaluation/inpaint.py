@@ -201,7 +201,7 @@ def format_table(report: dict) -> str:
 def results_sheet(model: Any, data: str | Path, path: str | Path, n: int = 8, tile: int = 160,
                   columns: int = 2, masks: tuple = (None,)) -> Path:
     """A before/after sheet: (masked input | result per model | original) cells, ``columns`` groups per row, each
-    picture ``tile`` px square. ``model``: one model or a list (one column each). ``masks``: mask sets (None =
+    picture fitted into a ``tile`` px square cell. ``model``: one model or a list (one column each). ``masks``: mask sets (None =
     the folder's masks/, "objects"), ``n`` pairs taken in turn from the first pairs of each."""
     models = list(model) if isinstance(model, (list, tuple)) else [model]
     per = -(-n // len(masks))
@@ -222,7 +222,9 @@ def results_sheet(model: Any, data: str | Path, path: str | Path, n: int = 8, ti
     for i, group in enumerate(cells):
         r, c = divmod(i, columns)
         for j, im in enumerate(group):
-            sheet.paste(im.resize((tile, tile), Image.Resampling.LANCZOS), (c * (k * tile + 8) + j * tile, r * tile))
+            im = im.copy()
+            im.thumbnail((tile, tile), Image.Resampling.LANCZOS)         # the photo's own aspect, centred in its cell
+            sheet.paste(im, (c * (k * tile + 8) + j * tile + (tile - im.width) // 2, r * tile + (tile - im.height) // 2))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path, optimize=True)
