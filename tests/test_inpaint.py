@@ -372,7 +372,8 @@ def test_cli_single_and_batch(tmp_path, exported):
     assert r.returncode == 0, r.stderr
     assert Image.open(tmp_path / "one.png").size == (80, 60)
     env = {"IMGEN_WEIGHTS_DIR": str(weights), "IMGEN_REGISTRY": str(registry)}
-    r = run_cli("inpaint", str(src), "--masks", str(masks), "-o", str(tmp_path / "out"), "--quiet", env=env)
+    r = run_cli("inpaint", str(src), "--masks", str(masks), "-o", str(tmp_path / "out"), "--quiet",
+                "--model", "net-patchmatch", env=env)                             # the exported network runs
     assert r.returncode == 1 and "p2" in r.stderr and "no mask" in r.stderr     # p2 has no mask: reported
     a, b = Image.open(tmp_path / "out" / "p0.png"), Image.open(tmp_path / "out" / "p1.png")
     assert a.size == (80, 60) and a.mode == "RGB" and b.size == (40, 50) and b.mode == "L"

@@ -158,3 +158,20 @@ def test_the_library_is_in_the_menu_beside_the_default():
         return
     assert type(get_inpainter("pypatchmatch")).__name__ == "LibraryPatchMatch"
     assert get_inpainter("context-fill").full_resolution
+
+
+@needs_library
+@pytest.mark.slow
+def test_cli_default_removes_with_context_fill(tmp_path):
+    import subprocess
+    import sys
+    from PIL import Image
+    photo, hole = texture(), blob()
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    Image.fromarray(hole.astype(np.uint8) * 255).save(tmp_path / "m.png")
+    r = subprocess.run([sys.executable, "-m", "imgen", "inpaint", str(tmp_path / "p.png"), str(tmp_path / "m.png"),
+                        "-o", str(tmp_path / "out.png")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "pypatchmatch core" in r.stdout
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert np.array_equal(out[~hole], photo[~hole]) and not np.array_equal(out[hole], photo[hole])
