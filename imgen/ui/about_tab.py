@@ -74,6 +74,14 @@ def card_markdown(card: Path) -> tuple[str, list[Path]]:
     return CODE_SPAN.sub(_readable_config, text), images
 
 
+METHODS_WITHOUT_WEIGHTS = (
+    "### Methods with no trained model\n"
+    "- **Inpaint, the default (context-fill)**: PatchMatch completion by the compiled core of the "
+    "[pypatchmatch](https://pypi.org/project/pypatchmatch/) library (MIT), the colour taken from the hole's "
+    "boundary (SciPy, BSD-3-Clause; OpenCV's Telea, Apache-2.0). Also offered alone, as *pypatchmatch*.\n"
+    "- OpenCV's Telea and Navier–Stokes inpainting and non-local-means denoising (Apache-2.0).")
+
+
 def device_line() -> str:
     dev = pick_device()
     extra = f", {torch.get_num_threads()} threads of {cpu_count()} CPUs" if dev.type == "cpu" else ""
@@ -86,6 +94,7 @@ def build() -> None:
         "Every model below was trained by this project; each has a model card with its data, licence, "
         "training command and measured metrics.")
     gr.Markdown("### Models\n" + registry_table(), elem_id="about-models")
+    gr.Markdown(METHODS_WITHOUT_WEIGHTS, elem_id="about-methods")
     store = default_store()
     served: list[Path] = []
     for e in store.entries():
