@@ -175,3 +175,18 @@ def test_cli_default_removes_with_context_fill(tmp_path):
     assert "pypatchmatch core" in r.stdout
     out = np.asarray(Image.open(tmp_path / "out.png"))
     assert np.array_equal(out[~hole], photo[~hole]) and not np.array_equal(out[hole], photo[hole])
+
+
+def test_membrane_reproduces_a_linear_gradient_at_any_size():
+    """The harmonic membrane is exact on a linear ramp (a harmonic function), and on a large picture it is solved on
+    a bounded grid (at most MEMBRANE_MAX_SIDE px long) yet stays within a level of the ramp."""
+    for h, w in ((120, 160), (1500, 2400)):
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        ramp = np.stack([40 + 150 * xx / w, 60 + 100 * yy / h, 200 - 120 * xx / w], 2)
+        hole = np.zeros((h, w), bool)
+        hole[h // 4: 3 * h // 4, w // 5: 3 * w // 5] = True
+        if h == 120:
+            exact = context_fill.harmonic_fill(ramp, hole)
+            assert np.abs(exact - ramp)[hole].max() < 0.05
+        coarse = context_fill.coarse_membrane(ramp, hole)
+        assert np.abs(coarse - ramp)[hole].mean() < 1.0, (h, w, np.abs(coarse - ramp)[hole].mean())

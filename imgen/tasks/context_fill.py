@@ -30,7 +30,9 @@ PATCH_RADIUS = 3              # 7x7 patches, as InvokeAI and the library's examp
                               # and lost on held-out photos (CBSD68: 22.2 against 17.4): not kept
 SOURCE_REACH = None           # every known pixel is a source (a near-the-hole reach: see the line above)
 COARSE_SIGMA = 12.0           # px: below this scale the colour comes from the boundary's membrane
-MEMBRANE_SCALE = 4            # the membrane is solved at 1/4 scale (it is only used blurred by COARSE_SIGMA)
+MEMBRANE_SCALE = 4            # the membrane is solved at 1/4 scale (it is only used blurred by COARSE_SIGMA) ...
+MEMBRANE_MAX_SIDE = 256       # ... or smaller, so that its grid is at most this many px on the long side (the
+                              # sparse solve's memory and time stay bounded whatever processing size is asked for)
 SMOOTH_FIT = (2.0, 4.0)       # ring residual (0-255 RGB, rms) at and below which the quadratic surface is used
                               # fully, and at and above which not at all
 SEED = 0
@@ -111,10 +113,12 @@ def harmonic_fill(photo: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 
 def coarse_membrane(photo: np.ndarray, hole: np.ndarray, scale: int = MEMBRANE_SCALE) -> np.ndarray:
-    """:func:`harmonic_fill` solved at 1/``scale`` (a coarse pixel is a hole if any of its pixels is) and
-    scaled back: enough for its frequencies below :data:`COARSE_SIGMA`, and fast."""
+    """:func:`harmonic_fill` solved at 1/``scale``, or coarser so the grid's long side is at most
+    :data:`MEMBRANE_MAX_SIDE` (a coarse pixel is a hole if any of its pixels is), and scaled back: enough for its
+    frequencies below :data:`COARSE_SIGMA`, and fast."""
     h, w = hole.shape
-    if min(h, w) < 8 * scale:
+    scale = max(scale, -(-max(h, w) // MEMBRANE_MAX_SIDE))
+    if min(h, w) < 8 * scale and max(h, w) <= MEMBRANE_MAX_SIDE:
         return harmonic_fill(photo, hole)
     size = (max(1, w // scale), max(1, h // scale))
     small = cv2.resize(np.asarray(photo, np.float32), size, interpolation=cv2.INTER_AREA)
