@@ -455,6 +455,7 @@ def test_tab_handler_and_examples(monkeypatch, tmp_path):
     assert download == after and a.shape == bg[:, :, :3].shape and Image.open(after).mode == "RGB"
     assert np.array_equal(a[m == 0], bg[:, :, :3][m == 0]) and (m > 0).any()
     assert report.startswith("**OpenCV Telea (classical)**: ") and re.search(r"in \*\*\d+\.\d+ s\*\*", report)
+    assert inpaint_tab.COPIED_HINT not in report                  # the hint is the default's only
     assert re.search(r"\d+ region\(s\) processed", report)
     with pytest.raises(gr.Error, match="Upload a photo first"):
         inpaint_tab.inpaint(None)
@@ -465,6 +466,8 @@ def test_tab_handler_and_examples(monkeypatch, tmp_path):
     # no method given: the report names the one used (the first choice), not "None"
     *_, report = inpaint_tab.inpaint(value, None, 4, 3, False, next(iter(inpaint_tab.PROCESSING)), 512, None)
     assert report.startswith(f"**{next(iter(choices))}**: ")
+    # the default's report says what to try when it copied something in (when that choice is in the menu)
+    assert (inpaint_tab.COPIED_HINT in report) == (inpaint_tab.TEXTURE_LABEL in choices)
     assert choices["PatchMatch: copy the photo's own patches (classical)"] == "patchmatch"
     # the measured order: the default (from the surroundings) first, the library it builds on next, then the
     # network ones, then the classical ones

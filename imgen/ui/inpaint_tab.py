@@ -23,6 +23,8 @@ CLASSICAL_LABELS = {"PatchMatch: copy the photo's own patches (classical)": "pat
                     "OpenCV Telea (classical)": "telea", "OpenCV Navier–Stokes (classical)": "ns"}
 METHOD_HINT = ("Keep the default to make something vanish: it rebuilds the area from what surrounds it and keeps "
                "the colours. The others are there to compare; the network ones are softer.")
+COPIED_HINT = (f"Rebuilt from the photo's surroundings. If something from nearby was copied into the hole (a "
+               f"second face, a repeated post), try “{TEXTURE_LABEL}” in More options: it is softer but never copies.")
 PROCESSING = {"Only the masked area at full resolution": "crop", "Whole image resized to ≤ max side": "resize"}
 
 
@@ -89,6 +91,8 @@ def inpaint(editor, mask_file=None, grow: float = task.DEFAULT_GROW, feather: fl
     hole_share = float((np.asarray(res.mask_used) > 0).mean())
     lines.append(f"Filled {hole_share:.1%} of the image (grow {round(grow)} px, feather {float(feather):g} px"
                  f"{', inverted' if invert else ''}). Pixels outside the filled area are unchanged.")
+    if name == task.DEFAULT_MODEL and res.regions and TEXTURE_LABEL in model_choices():
+        lines.append(COPIED_HINT)
     return (before, after), after, used, "\n\n".join(lines)
 
 
