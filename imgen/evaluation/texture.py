@@ -43,9 +43,13 @@ def gradient_energy(image: np.ndarray, region: np.ndarray) -> float:
     return float(np.sqrt(gx * gx + gy * gy)[region].sum())
 
 
+def _disc(px: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+
+
 def eroded(hole: np.ndarray, px: int = ERODE) -> np.ndarray:
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
-    return cv2.erode(np.asarray(hole, np.uint8), k, borderType=cv2.BORDER_CONSTANT, borderValue=1).astype(bool)
+    """The hole shrunk by ``px`` (the image border counts as hole, so a hole touching it stays there)."""
+    return cv2.erode(np.asarray(hole, np.uint8), _disc(px), borderType=cv2.BORDER_CONSTANT, borderValue=1).astype(bool)
 
 
 def laplacian_pyramid(image: np.ndarray, levels: int = LEVELS) -> list[np.ndarray]:
@@ -144,8 +148,7 @@ RING_MIN, RING_MAX = 16, 64    # px; the ring's width is clamp(sqrt(hole area) /
 
 
 def _dilated(hole: np.ndarray, px: int) -> np.ndarray:
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
-    return cv2.dilate(np.asarray(hole, np.uint8), k, borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+    return cv2.dilate(np.asarray(hole, np.uint8), _disc(px), borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
 
 
 def ring_width(hole: np.ndarray) -> int:

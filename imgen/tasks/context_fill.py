@@ -23,13 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from ..image_io import fit_max_side, to_uint8
+from ..image_io import to_uint8
 
 PATCH_RADIUS = 3              # 7x7 patches, as InvokeAI and the library's examples run it. 5x5 patches with sources
                               # only near the hole won on the development set (ring texture SWD 16.7 against 19.8)
-                              # and lost on held-out photos (CBSD68: 22.2 against 17.4): not kept
-SOURCE_REACH = None           # every known pixel is a source (a near-the-hole reach: see the line above)
-COARSE_SIGMA = 12.0           # px: below this scale the colour comes from the boundary's membrane
+                              # and lost on held-out photos (CBSD68: 22.2 against 17.4): not kept; every known
+                              # pixel is a source
+COARSE_SIGMA = 12.0           # px: below this scale the colour comes from the boundary (:func:`boundary_colour`)
 MEMBRANE_SCALE = 4            # the membrane is solved at 1/4 scale (it is only used blurred by COARSE_SIGMA) ...
 MEMBRANE_MAX_SIDE = 256       # ... or smaller, so that its grid is at most this many px on the long side (the
                               # sparse solve's memory and time stay bounded whatever processing size is asked for)
@@ -46,28 +46,13 @@ def patchmatch_available() -> bool:
     return bool(patchmatch.patchmatch_available)
 
 
-def library_fill(rgb: np.ndarray, hole: np.ndarray, patch_radius: int = PATCH_RADIUS,
-                 sources: np.ndarray | None = None) -> np.ndarray:
-    """`pypatchmatch`'s PatchMatch completion of ``hole`` in uint8 (h, w, 3) ``rgb`` (seeded: the same input
-    gives the same output). ``sources``: the only known pixels it may copy from (None: all). float32."""
+def library_fill(rgb: np.ndarray, hole: np.ndarray, patch_radius: int = PATCH_RADIUS) -> np.ndarray:
+    """`pypatchmatch`'s PatchMatch completion of ``hole`` in uint8 (h, w, 3) ``rgb``, every known pixel a source
+    (seeded: the same input gives the same output). float32."""
     import patchmatch
     img = np.ascontiguousarray(to_uint8(rgb))
     patchmatch.set_random_seed(SEED)
-    kw = {}
-    if sources is not None:
-        kw["global_mask"] = np.ascontiguousarray(~np.asarray(sources, bool) & ~hole).astype(np.uint8)
-    return patchmatch.inpaint(img, hole.astype(np.uint8), patch_size=patch_radius, **kw).astype(np.float32)
-
-
-def source_area(hole: np.ndarray, reach: tuple[float, int, int] | None = SOURCE_REACH) -> np.ndarray | None:
-    """Known pixels within clamp(k x sqrt(hole area), lo, hi) px of the hole (bool); None (every known pixel) when
-    ``reach`` is None."""
-    if reach is None:
-        return None
-    k, lo, hi = reach
-    d = float(np.clip(k * np.sqrt(np.count_nonzero(hole)), lo, hi))
-    dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 5)
-    return (dist <= d) & ~hole
+    return patchmatch.inpaint(img, hole.astype(np.uint8), patch_size=patch_radius).astype(np.float32)
 
 
 def harmonic_fill(photo: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -138,13 +123,14 @@ def boundary_colour(photo: np.ndarray, hole: np.ndarray) -> np.ndarray:
 def smooth_surface(photo: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per connected hole: a quadratic colour surface in (x, y) fitted by least squares to the slightly blurred
     photo in the hole's ring (:func:`imgen.evaluation.texture.ring`'s width), and how well it fits there.
-    Returns (surface float32 (h, w, c), inside the holes; rms residual float32 (h, w), inf where no fit)."""
-    from ..evaluation.texture import ring
+    Returns (surface float32 (h, w, c), inside the holes; rms residual float32 (h, w), inf where no fit).
+    Each hole is handled inside its own box (widened by the ring's reach), so many small holes stay cheap."""
+    from ..evaluation.texture import RING_MAX, ring
     photo = np.asarray(photo, np.float32)
     h, w = hole.shape
     surface = np.zeros_like(photo)
     residual = np.full((h, w), np.inf, np.float32)
-    n, labels = cv2.connectedComponents(hole.astype(np.uint8), connectivity=8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
     low = cv2.GaussianBlur(photo, (0, 0), 1.5)
     scale = float(max(h, w))
 
@@ -152,15 +138,20 @@ def smooth_surface(photo: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.
         y, x = y / scale, x / scale
         return np.stack([np.ones_like(y), y, x, y * y, x * y, x * x], 1)
     for i in range(1, n):
-        part = labels == i
-        ys, xs = np.nonzero(ring(part) & ~hole)
+        x, y, bw, bh, _ = stats[i]
+        m = RING_MAX + 1
+        y0, y1, x0, x1 = max(0, y - m), min(h, y + bh + m), max(0, x - m), min(w, x + bw + m)
+        part = labels[y0:y1, x0:x1] == i
+        ys, xs = np.nonzero(ring(part) & ~hole[y0:y1, x0:x1])
         if len(ys) < 32:
             continue
+        ys, xs = ys + y0, xs + x0
         a = basis(ys.astype(np.float64), xs.astype(np.float64))
         target = low[ys, xs].astype(np.float64)
         coef, *_ = np.linalg.lstsq(a, target, rcond=None)
         rms = float(np.sqrt(((a @ coef - target) ** 2).mean()))
         py, px = np.nonzero(part)
+        py, px = py + y0, px + x0
         surface[py, px] = (basis(py.astype(np.float64), px.astype(np.float64)) @ coef).astype(np.float32)
         residual[py, px] = rms
     return surface, residual
@@ -178,7 +169,7 @@ def context_fill(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     # steps 2 and 3 need no fill: they run on the second core while the library (which lets go of the GIL) fills
     with ThreadPoolExecutor(1) as pool:
         later = pool.submit(lambda: (boundary_colour(photo, hole), *smooth_surface(photo, hole)))
-        fill = library_fill(photo, hole, PATCH_RADIUS, sources=source_area(hole))
+        fill = library_fill(photo, hole)
         target, surface, residual = later.result()
     lo, hi = SMOOTH_FIT
     weight = _smoothstep((hi - residual) / (hi - lo))[:, :, None]
@@ -209,7 +200,7 @@ class ContextFill:
         from .inpaint import _fill_box          # the one place that scales a crop down and back
         from .patchmatch import exemplar_fill
         guide = _fill_box(arr, hole, context_fill, side).astype(np.float32)
-        return exemplar_fill(arr, hole, guide, output="detail", sources=source_area(hole))
+        return exemplar_fill(arr, hole, guide, output="detail")
 
 
 class LibraryPatchMatch:

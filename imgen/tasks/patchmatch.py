@@ -125,7 +125,7 @@ def _downscale(a: np.ndarray, f: int) -> np.ndarray:
 
 def exemplar_fill(photo: np.ndarray, hole: np.ndarray, guide: np.ndarray, output: str = "detail",
                   scale: int = SEARCH_SCALE, detail_sigma: float = DETAIL_SIGMA, seed: int = SEED,
-                  iterations: int = ITERATIONS, vote: int = 1, sources: np.ndarray | None = None) -> np.ndarray:
+                  iterations: int = ITERATIONS, vote: int = 1) -> np.ndarray:
     """The hole of ``photo`` (uint8/float (h, w, 3)) filled with the photo's own texture, laid out by ``guide``
     (float (h, w, 3): a smooth fill; only its hole pixels are read). float32 (h, w, 3); outside the hole the
     result is the photo, exactly; inside, the guide's low frequencies (blurred across the hole's edge, so the fill
@@ -140,10 +140,6 @@ def exemplar_fill(photo: np.ndarray, hole: np.ndarray, guide: np.ndarray, output
     r = PATCH // 2
     valid = cv2.erode(known_s.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8),
                       borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
-    if sources is not None:                          # only these known pixels may be copied (full resolution)
-        allowed = (_downscale(np.asarray(sources, np.float32), f) > 0) if f > 1 else np.asarray(sources, bool)
-        if (valid & allowed).any():
-            valid &= allowed
     if not valid.any():
         valid = known_s
     if not valid.any() or not hs.any():

@@ -71,7 +71,8 @@ def inpaint(editor, mask_file=None, grow: float = task.DEFAULT_GROW, feather: fl
     progress(0, desc="Filling")
     if editor is None or editor.get("background") is None:
         raise UserError("Upload a photo first.")
-    name = chosen(model, model_choices(), "method")
+    choices = model_choices()
+    name = chosen(model, choices, "method")
     mode = chosen(processing, PROCESSING, "processing choice")
     photo = _photo(editor["background"])
     w, h = photo.size
@@ -84,14 +85,14 @@ def inpaint(editor, mask_file=None, grow: float = task.DEFAULT_GROW, feather: fl
         gr.Warning("Nothing is masked: paint over the area to fill, or upload a mask (white = fill).")
     after = save_png(res.image, "inpainted")
     before, used = save_png(photo, "before"), save_png(res.mask_used, "mask")
-    label = next(k for k, v in model_choices().items() if v == name)   # what was used, also when model is None
+    label = next(k for k, v in choices.items() if v == name)   # what was used, also when model is None
     lines = [f"**{label}**: {w}×{h} px in {took(started, res.seconds)} ({res.backend}; "
              f"{res.regions} region(s) processed)."]
     lines += notes + res.notes
     hole_share = float((np.asarray(res.mask_used) > 0).mean())
     lines.append(f"Filled {hole_share:.1%} of the image (grow {round(grow)} px, feather {float(feather):g} px"
                  f"{', inverted' if invert else ''}). Pixels outside the filled area are unchanged.")
-    if name == task.DEFAULT_MODEL and res.regions and TEXTURE_LABEL in model_choices():
+    if name == task.DEFAULT_MODEL and res.regions and TEXTURE_LABEL in choices:
         lines.append(COPIED_HINT)
     return (before, after), after, used, "\n\n".join(lines)
 
